@@ -1,0 +1,701 @@
+"""The ``Engine`` facade: every command on a case enters here.
+
+A command names its actor (an organisation), is authorised against the case's
+participants and the step's tier, is checked by the flow's shared state machine,
+and is applied in ONE transaction (``Ledger.apply``): the case row under an
+optimistic version check, and the event appended to the hash-chained timeline.
+Either all of it commits or none of it does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from irflow.clock import Clock, SystemClock, as_aware
+from irflow.engine import database
+from irflow.engine.directory import (
+    COORDINATOR_TYPES,
+    Organisation,
+    OrgType,
+    Tier,
+    check_references,
+    load_bundled,
+    match,
+    read_csv_file,
+)
+from irflow.engine.flow import (
+    BUNDLED,
+    CLOSED,
+    CaseFacts,
+    CaseModel,
+    Flow,
+    Step,
+    bundled_flow,
+    parse_flow,
+)
+from irflow.engine.ledger import CaseRecord, EventRecord, Ledger
+from irflow.engine.tables import CaseRow, EventRow, FlowVersionRow, OrganisationRow
+from irflow.engine.timeline import (
+    GENESIS,
+    ChainReport,
+    Event,
+    check_chain,
+    dump_payload,
+    event_hash,
+)
+from irflow.engine.views import CaseSummary, CaseView, StepView
+from irflow.errors import (
+    AmbiguousName,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    StepNotOpen,
+)
+
+ROLES = ("reporter", "coordinator", "operator")
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    """What ``Engine.init`` did: nothing, on a database that was ready."""
+
+    migrated: bool
+    organisations_added: int
+
+    @property
+    def changed(self) -> bool:
+        return self.migrated or self.organisations_added > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    """The outcome of a command: the case's new state and version, and its event."""
+
+    case_id: int
+    state: str
+    version: int
+    event: Event
+
+
+class Engine:
+    """irflow's one entry point for commands and queries on cases.
+
+    ``url`` is a SQLAlchemy URL (``sqlite:///irflow.db`` by default, or
+    ``$IRFLOW_DB``); ``clock`` is where the engine reads time; ``flows`` replaces the
+    bundled flows (e.g. with a flow of your own under test).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        flows: Sequence[Flow] | None = None,
+    ) -> None:
+        self.sa = database.make_engine(url)
+        self.url = self.sa.url.render_as_string(hide_password=True)
+        self.clock: Clock = clock or SystemClock()
+        self.ledger = Ledger(self.sa)
+        self.log = structlog.get_logger("irflow")
+        self._given_flows = list(flows) if flows is not None else None
+        self._current: dict[str, tuple[Flow, int]] | None = None
+        self._versions: dict[tuple[str, int], Flow] = {}
+        self._orgs: dict[str, Organisation] | None = None
+        self._schema_checked = False
+
+    # ------------------------------------------------------------------ set-up
+
+    def init(self) -> InitReport:
+        """Create or upgrade the schema and add the bundled directory; idempotent."""
+        migrated = database.migrate(self.sa)
+        self._schema_checked = True
+        with Session(self.sa) as session:
+            present = set(session.exec(select(OrganisationRow.id)).scalars())  # type: ignore[call-overload]
+            added = [o for o in load_bundled() if o.id not in present]
+            for org in added:
+                session.add(_org_row(org))
+            session.commit()
+        self._orgs = None
+        return InitReport(migrated=migrated, organisations_added=len(added))
+
+    def _ready(self) -> None:
+        if not self._schema_checked:
+            database.require_schema(self.sa)
+            self._schema_checked = True
+
+    def close(self) -> None:
+        self.sa.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self, at: datetime | None) -> datetime:
+        return as_aware(at) if at is not None else self.clock.now()
+
+    # ------------------------------------------------------------------ directory
+
+    def organisations(self) -> dict[str, Organisation]:
+        if self._orgs is None:
+            self._ready()
+            with Session(self.sa) as session:
+                rows = session.exec(select(OrganisationRow)).scalars()  # type: ignore[call-overload]
+                self._orgs = {r.id: _org_from_row(r) for r in rows}
+        return self._orgs
+
+    def organisation(self, ref: str) -> Organisation:
+        """Find an organisation by id, local government code, or an unambiguous name."""
+        orgs = self.organisations()
+        needle = ref.strip()
+        if needle in orgs:
+            return orgs[needle]
+        by_code = [o for o in orgs.values() if o.code == needle]
+        if by_code:
+            return by_code[0]
+        exact = [o for o in orgs.values() if o.name == needle]
+        candidates = exact or [o for o in orgs.values() if o.name.startswith(needle)]
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise AmbiguousName(ref, [f"{o.name} ({o.id})" for o in candidates])
+        raise NotFound(
+            f"no organisation {ref!r} in the directory; find it with `irflow org search "
+            f"{needle[:2] or 'TEXT'}` and give its id or code"
+        )
+
+    def search_organisations(self, text: str, *, exact: bool = False) -> list[Organisation]:
+        """データ検索: by name (or id or code) starting with ``text``, or equal to it."""
+        return match(list(self.organisations().values()), text, exact=exact)
+
+    def import_organisations(self, path: Path) -> tuple[int, int]:
+        """Load a directory CSV: add new organisations, update known ones (by id)."""
+        orgs = read_csv_file(path)
+        check_references(orgs, known_ids=self.organisations().keys())
+        added = updated = 0
+        with Session(self.sa) as session:
+            for org in orgs:
+                existing = session.get(OrganisationRow, org.id)
+                if existing is None:
+                    session.add(_org_row(org))
+                    added += 1
+                else:
+                    for key, value in org.as_dict().items():
+                        setattr(existing, key, value)
+                    updated += 1
+            session.commit()
+        self._orgs = None
+        return added, updated
+
+    def operator(self) -> Organisation:
+        operators = [o for o in self.organisations().values() if o.type is OrgType.OPERATOR]
+        if len(operators) != 1:
+            raise InvalidInput(
+                f"the directory must hold exactly one operator organisation, it holds "
+                f"{len(operators)}; fix it with `irflow org import`"
+            )
+        return operators[0]
+
+    def default_coordinator(self, reporter: Organisation) -> Organisation | None:
+        """A municipality's prefecture, a prefecture's J-LIS, a national agency's ministry."""
+        orgs = self.organisations()
+        if reporter.type is OrgType.MUNICIPALITY and reporter.prefecture:
+            return orgs.get(reporter.prefecture)
+        if reporter.type is OrgType.PREFECTURE:
+            jlis = [o for o in orgs.values() if o.type is OrgType.JLIS]
+            return jlis[0] if jlis else None
+        if reporter.competent_ministry:
+            return orgs.get(reporter.competent_ministry)
+        return None
+
+    # ------------------------------------------------------------------ flows
+
+    def flows(self) -> dict[str, tuple[Flow, int]]:
+        """The current flows by name, each with its version number."""
+        if self._current is None:
+            self._ready()
+            given = self._given_flows or [bundled_flow(n) for n in BUNDLED]
+            self._current = {}
+            for flow in given:
+                version = self._register(flow)
+                self._current[flow.name] = (flow, version)
+                self._versions[(flow.name, version)] = flow
+        return self._current
+
+    def _register(self, flow: Flow) -> int:
+        """The version number of this flow text; a text not seen before is a new version."""
+        with Session(self.sa) as session:
+            found = session.exec(
+                select(FlowVersionRow.version).where(  # type: ignore[call-overload]
+                    FlowVersionRow.name == flow.name, FlowVersionRow.digest == flow.digest
+                )
+            ).scalar()
+            if found is not None:
+                return int(found)
+            latest = session.exec(
+                select(func.max(FlowVersionRow.version)).where(  # type: ignore[call-overload]
+                    FlowVersionRow.name == flow.name
+                )
+            ).scalar()
+            version = int(latest or 0) + 1
+            session.add(
+                FlowVersionRow(
+                    name=flow.name,
+                    version=version,
+                    digest=flow.digest,
+                    source=flow.source,
+                    registered_at=self.clock.now(),
+                )
+            )
+            session.commit()
+            return version
+
+    def flow_version(self, name: str, version: int) -> Flow:
+        """The flow a case runs under, loaded from its stored text if not current."""
+        self.flows()
+        key = (name, version)
+        if key not in self._versions:
+            with Session(self.sa) as session:
+                row = session.get(FlowVersionRow, (name, version))
+            if row is None:
+                raise NotFound(f"no flow {name!r} version {version} in this database")
+            self._versions[key] = parse_flow(row.source, path=f"{name} v{version}")
+        return self._versions[key]
+
+    def flow_for_kinds(self, kinds: Iterable[str]) -> tuple[Flow, int, frozenset[str]]:
+        """Pick the flow for a case's kinds: the one a kind selects, else the default."""
+        current = self.flows()
+        wanted = frozenset(kinds)
+        known = sorted({k for f, _ in current.values() for k in f.spec.kinds})
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            raise InvalidInput(f"unknown case kind {', '.join(unknown)}; use {', '.join(known)}")
+        selecting = [(f, v) for f, v in current.values() if f.spec.selected_by in wanted]
+        defaults = [(f, v) for f, v in current.values() if f.spec.selected_by is None]
+        if len(selecting) > 1:
+            names = ", ".join(f.spec.selected_by or "" for f, _ in selecting)
+            raise InvalidInput(f"kinds {names} each need their own flow; open separate cases")
+        if not selecting and not defaults:
+            raise InvalidInput("no flow takes these kinds; give a kind a flow selects")
+        flow, version = selecting[0] if selecting else defaults[0]
+        chosen = wanted or frozenset({flow.spec.default_kind})
+        if not flow.kinds_valid(chosen):
+            bad = ", ".join(sorted(chosen - set(flow.spec.kinds)))
+            raise InvalidInput(
+                f"kind {bad} cannot be combined with {flow.spec.selected_by or 'these kinds'}: "
+                f"flow {flow.name!r} takes {', '.join(flow.spec.kinds)}"
+            )
+        return flow, version, chosen
+
+    # ------------------------------------------------------------------ commands
+
+    def open_case(
+        self,
+        *,
+        reporter: str,
+        title: str,
+        kinds: Sequence[str] = (),
+        coordinator: str | None = None,
+        at: datetime | None = None,
+    ) -> Advanced:
+        """Open a case for ``reporter``; its first event is ``opened``."""
+        moment = self.now(at)
+        if not title.strip():
+            raise InvalidInput("a case needs a title; pass --title with a short summary")
+        rep = self.organisation(reporter)
+        if rep.type in (OrgType.OPERATOR, OrgType.OVERSIGHT):
+            raise InvalidInput(
+                f"{rep.name} cannot be a case's reporter; the reporter is the agency where "
+                "the event happened (a municipality, prefecture or national agency)"
+            )
+        flow, version, case_kinds = self.flow_for_kinds(kinds)
+        coord = self._coordinator_for(rep, coordinator)
+        op = self.operator()
+        state = flow.states[0]
+        record = CaseRecord(
+            id=0, flow=flow.name, flow_version=version, title=title.strip(),
+            kinds=",".join(sorted(case_kinds)), flags="", state=state, version=1,
+            reporter_id=rep.id, coordinator_id=coord.id, operator_id=op.id, steps_done="{}",
+            last_seq=1, last_hash="",
+        )
+        payload = {
+            "title": record.title,
+            "kinds": sorted(case_kinds),
+            "flow": flow.name,
+            "flow_version": version,
+            "reporter": rep.id,
+            "coordinator": coord.id,
+            "operator": op.id,
+        }
+
+        def first_event(case_id: int) -> EventRecord:
+            return self._event(case_id, 1, GENESIS, moment, rep.id, "opened", None, None,
+                               state, None, payload)
+
+        with self.ledger.connection() as conn:
+            case_id = self.ledger.open(conn, record, moment, first_event)
+        self.log.info("case.opened", case_id=case_id, actor=rep.id, flow=flow.name)
+        return Advanced(case_id=case_id, state=state, version=1,
+                        event=self.timeline(case_id)[-1])
+
+    def _coordinator_for(self, reporter: Organisation, ref: str | None) -> Organisation:
+        if ref is not None:
+            coord = self.organisation(ref)
+            if coord.type not in COORDINATOR_TYPES or coord.id == reporter.id:
+                raise InvalidInput(
+                    f"{coord.name} cannot coordinate a case of {reporter.name}; a coordinator "
+                    "is a prefecture, J-LIS, a competent ministry or an aggregation agency"
+                )
+            return coord
+        found = self.default_coordinator(reporter)
+        if found is None:
+            raise InvalidInput(
+                f"the directory names no coordinator for {reporter.name}; pass --coordinator "
+                "with its competent ministry or aggregation agency"
+            )
+        return found
+
+    def advance(
+        self,
+        case_id: int,
+        step: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        expect_version: int | None = None,
+        declare: Sequence[str] = (),
+    ) -> Advanced:
+        """Complete ``step`` of a case as ``actor``; declare ``flags`` on the way."""
+        moment = self.now(at)
+        with self.ledger.connection() as conn:
+            case = self._load(conn, case_id)
+            flow = self.flow_version(case.flow, case.flow_version)
+            spec = flow.steps.get(step)
+            if spec is None:
+                raise NotFound(
+                    f"case {case_id} runs flow {flow.name!r}, which has no step {step!r}; "
+                    f"its steps are {', '.join(flow.steps)}"
+                )
+            org = self._actor(case, actor)
+            roles = self._roles(case, org)
+            if spec.tier not in roles:
+                raise NotAllowed(self._not_your_step(case, org, roles, spec))
+            flags = self._declared_flags(case, flow, roles, declare)
+            self._check_version(case, expect_version)
+            done = json.loads(case.steps_done)
+            facts = CaseFacts(kinds=frozenset(case.kinds.split(",")), flags=flags, done=done)
+            self._check_open(case, flow, spec, facts)
+            self._check_flag_timing(case, flow, facts, declare)
+            model = CaseModel(case.state, facts)
+            flow.machine.events[f"do_{step}"].trigger(model)
+            done[step] = [org.id, moment.isoformat()]
+            flow.settle(model)
+            payload: dict[str, Any] = {}
+            new_flags = sorted(flags - _split(case.flags))
+            if new_flags:
+                payload["declared"] = new_flags
+            before = case.state
+            expected = case.version
+            case.state = model.state
+            case.version += 1
+            case.flags = ",".join(sorted(flags))
+            case.steps_done = json.dumps(done, ensure_ascii=False, separators=(",", ":"))
+            event = self._event(case.id, case.last_seq + 1, case.last_hash, moment, org.id,
+                                "step_completed", step, before, case.state, note, payload)
+            case.last_seq, case.last_hash = event.seq, event.hash
+            closed_at = moment if case.state == CLOSED else None
+            if not self.ledger.apply(conn, case, expected_version=expected,
+                                     closed_at=closed_at, event=event):
+                raise self._conflict(case_id, expected)
+        self.log.info("step.completed", case_id=case_id, actor=org.id, step=step,
+                      state=case.state)
+        return Advanced(case_id=case_id, state=case.state, version=case.version,
+                        event=_event_from_record(event))
+
+    def assign_coordinator(
+        self,
+        case_id: int,
+        *,
+        coordinator: str,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        expect_version: int | None = None,
+    ) -> Advanced:
+        """Make a competent ministry or aggregation agency the case's coordinator."""
+        moment = self.now(at)
+        with self.ledger.connection() as conn:
+            case = self._load(conn, case_id)
+            org = self._actor(case, actor)
+            roles = self._roles(case, org)
+            if not {"operator", "coordinator"} & set(roles):
+                raise NotAllowed(
+                    f"only the operator or the current coordinator of case {case_id} may "
+                    f"assign its coordinator; {org.name} is its {'/'.join(roles)}"
+                )
+            self._check_version(case, expect_version)
+            new = self.organisation(coordinator)
+            if new.type not in (OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY):
+                raise InvalidInput(
+                    f"{new.name} is a {new.type.value}; a case's coordinator can be assigned "
+                    "to a competent ministry (所管府省) or an aggregation agency (集約機関)"
+                )
+            if case.state == CLOSED:
+                raise InvalidInput(f"case {case_id} is closed; its coordinator stays as it was")
+            if new.id == case.coordinator_id:
+                raise InvalidInput(f"{new.name} is the coordinator of case {case_id} already")
+            payload = {"from": case.coordinator_id, "to": new.id}
+            expected = case.version
+            case.version += 1
+            case.coordinator_id = new.id
+            event = self._event(case.id, case.last_seq + 1, case.last_hash, moment, org.id,
+                                "coordinator_assigned", None, case.state, case.state, note,
+                                payload)
+            case.last_seq, case.last_hash = event.seq, event.hash
+            if not self.ledger.apply(conn, case, expected_version=expected, closed_at=None,
+                                     event=event):
+                raise self._conflict(case_id, expected)
+        self.log.info("coordinator.assigned", case_id=case_id, actor=org.id, to=new.id)
+        return Advanced(case_id=case_id, state=case.state, version=case.version,
+                        event=_event_from_record(event))
+
+    # ------------------------------------------------------------------ command checks
+
+    def _load(self, conn: Any, case_id: int) -> CaseRecord:
+        case = self.ledger.load(conn, case_id)
+        if case is None:
+            self._ready()
+            raise NotFound(f"no case {case_id}; `irflow case list` shows the cases")
+        return case
+
+    def _actor(self, case: CaseRecord, ref: str) -> Organisation:
+        orgs = self.organisations()
+        # The usual caller names a participant by id: no search needed.
+        if ref in (case.reporter_id, case.coordinator_id, case.operator_id) and ref in orgs:
+            return orgs[ref]
+        return self.organisation(ref)
+
+    def _roles(self, case: CaseRecord, org: Organisation) -> list[str]:
+        participants = dict(zip(ROLES, (case.reporter_id, case.coordinator_id,
+                                        case.operator_id), strict=True))
+        roles = [role for role, who in participants.items() if who == org.id]
+        if not roles:
+            names = ", ".join(f"{role} {self._name(who)}" for role, who in participants.items())
+            raise NotAllowed(f"{org.name} is not a participant of case {case.id} ({names})")
+        return roles
+
+    def _not_your_step(self, case: CaseRecord, org: Organisation, roles: list[str],
+                       step: Step) -> str:
+        who = {"reporter": case.reporter_id, "coordinator": case.coordinator_id,
+               "operator": case.operator_id}[step.tier]
+        return (f"step {step.id!r} belongs to tier {step.tier!r}; {org.name} is the "
+                f"{'/'.join(roles)} of case {case.id}; {self._name(who)} may do it")
+
+    def _name(self, org_id: str) -> str:
+        org = self.organisations().get(org_id)
+        return org.name if org else org_id
+
+    def _declared_flags(self, case: CaseRecord, flow: Flow, roles: list[str],
+                        declare: Sequence[str]) -> frozenset[str]:
+        flags = set(_split(case.flags))
+        for flag in declare:
+            spec = flow.spec.flags.get(flag)
+            if spec is None:
+                known = ", ".join(flow.spec.flags) or "none"
+                raise InvalidInput(f"flow {flow.name!r} has no flag {flag!r}; its flags: {known}")
+            if spec.declared_by not in roles:
+                raise NotAllowed(f"flag {flag!r} ({spec.title}) is declared by the "
+                                 f"{spec.declared_by} of case {case.id}")
+            flags.add(flag)
+        return frozenset(flags)
+
+    def _check_version(self, case: CaseRecord, expect_version: int | None) -> None:
+        if expect_version is not None and expect_version != case.version:
+            raise Conflict(
+                f"case {case.id} is at version {case.version}, not {expect_version}: someone "
+                "changed it since you read it; look at `irflow case show` and try again",
+                case_id=case.id, expected=expect_version, actual=case.version,
+            )
+
+    def _check_open(self, case: CaseRecord, flow: Flow, step: Step, facts: CaseFacts) -> None:
+        if step.id in facts.done:
+            by, when = facts.done[step.id]
+            raise StepNotOpen(f"step {step.id!r} of case {case.id} was done already by "
+                              f"{self._name(by)} at {when}", case_id=case.id, step=step.id)
+        if not flow.present(step, facts):
+            raise InvalidInput(f"step {step.id!r} is not part of case {case.id} (its kinds: "
+                               f"{case.kinds}); it applies when {step.only_if_name}")
+        if case.state == CLOSED:
+            raise StepNotOpen(f"case {case.id} is closed", case_id=case.id, step=step.id)
+        if not step.early and step.phase_index > flow.phase_index[case.state]:
+            raise StepNotOpen(
+                f"step {step.id!r} belongs to phase {step.phase!r}; case {case.id} is still in "
+                f"phase {case.state!r}", case_id=case.id, step=step.id)
+        pending = flow.waits_for(step, facts)
+        if pending:
+            raise StepNotOpen(f"step {step.id!r} of case {case.id} waits for "
+                              f"{', '.join(pending)}; do those first", case_id=case.id,
+                              step=step.id)
+
+    def _check_flag_timing(self, case: CaseRecord, flow: Flow, facts: CaseFacts,
+                           declare: Sequence[str]) -> None:
+        """A flag that makes steps required may not be declared after their phase closed."""
+        here = flow.phase_index[case.state]
+        for flag in declare:
+            for s in flow.steps.values():
+                if s.required_if_name == f"flag:{flag}" and s.phase_index < here:
+                    raise InvalidInput(
+                        f"flag {flag!r} makes step {s.id!r} of phase {s.phase!r} required, and "
+                        f"case {case.id} has left that phase; declare it before that phase ends"
+                    )
+
+    def _conflict(self, case_id: int, expected: int) -> Conflict:
+        return Conflict(
+            f"case {case_id} changed while this command ran (version {expected} is gone); "
+            "look at `irflow case show` and try again",
+            case_id=case_id, expected=expected, actual=None,
+        )
+
+    def _event(self, case_id: int, seq: int, prev_hash: str, at: datetime, actor: str | None,
+               action: str, step: str | None, from_state: str | None, to_state: str | None,
+               note: str | None, payload: dict[str, Any]) -> EventRecord:
+        payload_json = dump_payload(payload)
+        digest = event_hash(case_id=case_id, seq=seq, at=at, actor=actor, action=action,
+                            step=step, from_state=from_state, to_state=to_state, note=note,
+                            payload_json=payload_json, prev_hash=prev_hash or GENESIS)
+        return EventRecord(case_id, seq, at, actor, action, step, from_state, to_state, note,
+                           payload_json, prev_hash or GENESIS, digest)
+
+    # ------------------------------------------------------------------ queries
+
+    def timeline(self, case_id: int) -> list[Event]:
+        self._ready()
+        with Session(self.sa) as session:
+            rows = session.exec(
+                select(EventRow).where(EventRow.case_id == case_id)  # type: ignore[call-overload]
+                .order_by(EventRow.seq)  # type: ignore[arg-type]
+            ).scalars()
+            return [_event_from_row(r) for r in rows]
+
+    def _case_row(self, case_id: int) -> CaseRow:
+        self._ready()
+        with Session(self.sa) as session:
+            row = session.get(CaseRow, case_id)
+        if row is None:
+            raise NotFound(f"no case {case_id}; `irflow case list` shows the cases")
+        return row
+
+    def case(self, case_id: int) -> CaseView:
+        """Everything about one case: participants, every step's status, the timeline."""
+        row = self._case_row(case_id)
+        flow = self.flow_version(row.flow, row.flow_version)
+        done = json.loads(row.steps_done)
+        facts = CaseFacts(kinds=_split(row.kinds), flags=_split(row.flags), done=done)
+        steps = [
+            StepView(
+                id=s.id, tier=s.tier, title=s.title, phase=s.phase,
+                status=flow.status(s, row.state, facts),
+                required=flow.is_required(s, facts),
+                done_by=done[s.id][0] if s.id in done else None,
+                done_at=done[s.id][1] if s.id in done else None,
+            )
+            for s in flow.steps.values()
+            if flow.present(s, facts)
+        ]
+        orgs = self.organisations()
+        return CaseView(
+            id=row.id or case_id, flow=row.flow, flow_version=row.flow_version,
+            title=row.title, state=row.state, version=row.version,
+            kinds=sorted(facts.kinds), flags=sorted(facts.flags),
+            reporter=orgs[row.reporter_id], coordinator=orgs[row.coordinator_id],
+            operator=orgs[row.operator_id], opened_at=row.opened_at, closed_at=row.closed_at,
+            steps=steps, timeline=self.timeline(case_id),
+        )
+
+    def cases(self, *, state: str | None = None) -> list[CaseSummary]:
+        self._ready()
+        query = select(CaseRow).order_by(CaseRow.id)  # type: ignore[arg-type]
+        if state is not None:
+            query = query.where(CaseRow.state == state)  # type: ignore[arg-type]
+        orgs = self.organisations()
+        with Session(self.sa) as session:
+            rows = list(session.exec(query).scalars())  # type: ignore[call-overload]
+        return [
+            CaseSummary(id=r.id, flow=r.flow, state=r.state, version=r.version, title=r.title,
+                        reporter=orgs[r.reporter_id], coordinator=orgs[r.coordinator_id])
+            for r in rows
+        ]
+
+    def verify(self, case_id: int | None = None) -> list[ChainReport]:
+        """Recompute the hash chain of one case, or of every case."""
+        self._ready()
+        ids = [case_id] if case_id is not None else [c.id for c in self.cases()]
+        reports = []
+        for cid in ids:
+            row = self._case_row(cid)
+            reports.append(check_chain(cid, self.timeline(cid), last_seq=row.last_seq,
+                                       last_hash=row.last_hash))
+        return reports
+
+    def replay(self, case_id: int) -> str:
+        """The state a case's timeline leads to, replayed through the flow's machine."""
+        events = self.timeline(case_id)
+        if not events or events[0].action != "opened":
+            raise InvalidInput(f"case {case_id}'s timeline does not start with 'opened'")
+        opened = events[0].payload
+        flow = self.flow_version(str(opened["flow"]), int(opened["flow_version"]))
+        facts = CaseFacts(kinds=frozenset(opened["kinds"]), flags=frozenset(), done={})
+        model = CaseModel(flow.states[0], facts)
+        for ev in events[1:]:
+            if ev.action != "step_completed" or ev.step is None:
+                continue
+            facts.flags = facts.flags | frozenset(ev.payload.get("declared", ()))
+            flow.machine.events[f"do_{ev.step}"].trigger(model)
+            facts.done[ev.step] = [ev.actor, ev.at.isoformat()]
+            flow.settle(model)
+        return model.state
+
+
+def _split(text: str) -> frozenset[str]:
+    return frozenset(t for t in text.split(",") if t)
+
+
+def _org_row(org: Organisation) -> OrganisationRow:
+    return OrganisationRow(**org.as_dict())
+
+
+def _org_from_row(row: OrganisationRow) -> Organisation:
+    return Organisation(
+        id=row.id, name=row.name, type=OrgType(row.type), tier=Tier(row.tier),
+        prefecture=row.prefecture, code=row.code, competent_ministry=row.competent_ministry,
+        daytime_phone=row.daytime_phone, emergency_phone=row.emergency_phone, mail=row.mail,
+        note=row.note,
+    )
+
+
+def _event_from_row(row: EventRow) -> Event:
+    return Event(
+        case_id=row.case_id, seq=row.seq, at=row.at, actor=row.actor_id, action=row.action,
+        step=row.step, from_state=row.from_state, to_state=row.to_state, note=row.note,
+        payload=json.loads(row.payload), prev_hash=row.prev_hash, hash=row.hash,
+    )
+
+
+def _event_from_record(rec: EventRecord) -> Event:
+    return Event(
+        case_id=rec.case_id, seq=rec.seq, at=rec.at, actor=rec.actor_id, action=rec.action,
+        step=rec.step, from_state=rec.from_state, to_state=rec.to_state, note=rec.note,
+        payload=json.loads(rec.payload), prev_hash=rec.prev_hash, hash=rec.hash,
+    )

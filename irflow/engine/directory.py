@@ -1,0 +1,200 @@
+"""The organisation directory: who exists, which tier, whose coordinator.
+
+The directory is data (a CSV file, bundled under ``irflow/flows/`` or imported by
+the user); this module parses and validates it, and finds organisations the way
+the information sharing site's データ検索 does ("starts with" or "equals").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+
+from irflow.errors import InvalidInput
+
+
+class OrgType(StrEnum):
+    """What kind of body an organisation is."""
+
+    OPERATOR = "operator"
+    JLIS = "jlis"
+    PREFECTURE = "prefecture"
+    MUNICIPALITY = "municipality"
+    NATIONAL_AGENCY = "national_agency"
+    MINISTRY = "ministry"
+    AGGREGATION_AGENCY = "aggregation_agency"
+    OVERSIGHT = "oversight"
+
+
+class Tier(StrEnum):
+    """The tier an organisation acts in by default (its role in a case may differ)."""
+
+    OPERATOR = "operator"
+    COORDINATOR = "coordinator"
+    REPORTER = "reporter"
+    EXTERNAL = "external"
+
+
+#: The organisation types that may be assigned as a case's coordinator.
+COORDINATOR_TYPES = frozenset(
+    {OrgType.PREFECTURE, OrgType.JLIS, OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Organisation:
+    """One organisation of the directory."""
+
+    id: str
+    name: str
+    type: OrgType
+    tier: Tier
+    prefecture: str | None = None
+    """The id of the parent prefecture, for a municipality."""
+    code: str | None = None
+    """全国地方公共団体コード: six digits, the last a check digit."""
+    competent_ministry: str | None = None
+    """The id of the 所管府省 of a national agency or aggregation agency."""
+    daytime_phone: str | None = None
+    emergency_phone: str | None = None
+    mail: str | None = None
+    note: str | None = None
+
+    def as_ref(self) -> dict[str, str]:
+        """The short form used in JSON output."""
+        return {"id": self.id, "name": self.name}
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {k: (str(v) if v is not None else None) for k, v in asdict(self).items()}
+
+
+COLUMNS = tuple(f.name for f in fields(Organisation))
+
+
+def local_government_check_digit(first_five: str) -> str:
+    """The check digit of a 全国地方公共団体コード (weights 6, 5, 4, 3, 2; modulus 11)."""
+    total = sum(int(d) * w for d, w in zip(first_five, (6, 5, 4, 3, 2), strict=True))
+    return str((11 - total % 11) % 10)
+
+
+def validate_code(code: str) -> str | None:
+    """Return why ``code`` is not a valid local government code, or None if it is."""
+    if len(code) != 6 or not code.isdigit():
+        return f"local government code {code!r} must be six digits"
+    expected = local_government_check_digit(code[:5])
+    if code[5] != expected:
+        return f"local government code {code!r} has check digit {code[5]}, expected {expected}"
+    return None
+
+
+def parse_csv(text: str, *, source: str = "<csv>") -> list[Organisation]:
+    """Parse and validate a directory CSV; every error names the line and the fix."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = reader.fieldnames or []
+    missing = [c for c in ("id", "name", "type", "tier") if c not in header]
+    if missing:
+        raise InvalidInput(
+            f"{source}: the header lacks column(s) {', '.join(missing)}; "
+            f"the columns are {', '.join(COLUMNS)}"
+        )
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        raise InvalidInput(
+            f"{source}: unknown column(s) {', '.join(unknown)}; "
+            f"the columns are {', '.join(COLUMNS)}"
+        )
+    orgs: list[Organisation] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        values = {k: (v.strip() if v else None) or None for k, v in row.items() if k}
+        where = f"{source}:{line}"
+        org_id, name = values.get("id"), values.get("name")
+        if not org_id or not name:
+            raise InvalidInput(f"{where}: every organisation needs an id and a name")
+        if org_id in seen:
+            raise InvalidInput(f"{where}: id {org_id!r} is used already on line {seen[org_id]}")
+        seen[org_id] = line
+        try:
+            org_type = OrgType(values.get("type") or "")
+        except ValueError:
+            choices = ", ".join(t.value for t in OrgType)
+            raise InvalidInput(
+                f"{where}: type {values.get('type')!r} is unknown; use one of {choices}"
+            ) from None
+        try:
+            tier = Tier(values.get("tier") or "")
+        except ValueError:
+            choices = ", ".join(t.value for t in Tier)
+            raise InvalidInput(
+                f"{where}: tier {values.get('tier')!r} is unknown; use one of {choices}"
+            ) from None
+        code = values.get("code")
+        if code is not None and (problem := validate_code(code)):
+            raise InvalidInput(f"{where}: {problem}")
+        orgs.append(
+            Organisation(
+                id=org_id,
+                name=name,
+                type=org_type,
+                tier=tier,
+                prefecture=values.get("prefecture"),
+                code=code,
+                competent_ministry=values.get("competent_ministry"),
+                daytime_phone=values.get("daytime_phone"),
+                emergency_phone=values.get("emergency_phone"),
+                mail=values.get("mail"),
+                note=values.get("note"),
+            )
+        )
+    return orgs
+
+
+def check_references(orgs: Iterable[Organisation], known_ids: Iterable[str] = ()) -> None:
+    """Refuse references to organisations that exist neither here nor in ``known_ids``."""
+    orgs = list(orgs)
+    ids = {o.id for o in orgs} | set(known_ids)
+    for org in orgs:
+        for column in ("prefecture", "competent_ministry"):
+            ref = getattr(org, column)
+            if ref is not None and ref not in ids:
+                raise InvalidInput(
+                    f"organisation {org.id!r}: {column} {ref!r} is not in the directory; "
+                    "add that organisation first or correct the id"
+                )
+
+
+def bundled_csv_text() -> str:
+    """The bundled sample directory (contacts are visibly sample values)."""
+    return resources.files("irflow.flows").joinpath("organisations.csv").read_text("utf-8")
+
+
+def load_bundled() -> list[Organisation]:
+    return parse_csv(bundled_csv_text(), source="irflow/flows/organisations.csv")
+
+
+def read_csv_file(path: Path) -> list[Organisation]:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"no file {str(path)!r}; give the path of a directory CSV") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8; save the CSV as UTF-8 and try again") from None
+    return parse_csv(text, source=str(path))
+
+
+def match(orgs: Sequence[Organisation], text: str, *, exact: bool) -> list[Organisation]:
+    """データ検索: organisations whose name (or id or code) starts with, or equals, ``text``."""
+    needle = text.strip()
+    if exact:
+        return [o for o in orgs if needle in (o.name, o.id, o.code)]
+    return [
+        o
+        for o in orgs
+        if o.name.startswith(needle) or o.id.startswith(needle) or (o.code or "").startswith(needle)
+    ]

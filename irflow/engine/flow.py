@@ -1,0 +1,465 @@
+"""Flow files: schema, graph checks, and compilation into one shared state machine.
+
+A flow file (``irflow/flows/*.yaml``) declares phases, each with its steps. The
+case's state is the phase it is in; a phase closes when every step of it that is
+required for the case is done, and the last phase closing closes the case. Steps
+wait for the steps they ``requires``; a step may open only once its phase is the
+case's current phase, unless it is ``early`` (it opens as soon as what it waits for
+is done, and its phase only says which phase cannot close without it).
+
+Conditions are named guards (``kind:<kind>``, ``flag:<flag>``) evaluated on the
+case's facts; ``only_if`` decides whether a step is part of a case at all,
+``required_if`` whether an optional step becomes required.
+
+A validated flow compiles into ONE ``transitions`` machine shared by every case of
+that flow version: cases are rows, and the engine drives the machine statically with
+a small adapter object, never with ``add_model``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from irflow.errors import InvalidFlow, InvalidInput, NotFound
+
+CLOSED = "closed"
+TIERS = ("reporter", "coordinator", "operator")
+Tier = Literal["reporter", "coordinator", "operator"]
+
+
+# --------------------------------------------------------------------------- schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    tier: Tier
+    title: str
+    seed_no: int | None = None
+    requires: tuple[str, ...] = ()
+    required: bool = True
+    required_if: str | None = None
+    only_if: str | None = None
+    early: bool = False
+    why: str | None = None
+    """Why the step sits where it does, where the seed leaves the order open."""
+
+
+class PhaseSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    steps: tuple[StepSpec, ...]
+
+
+class FlagSpec(_Strict):
+    title: str
+    declared_by: Tier
+
+
+class FlowSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str
+    kinds: tuple[str, ...] = Field(min_length=1)
+    default_kind: str
+    selected_by: str | None = None
+    """A case with this kind runs under this flow; a flow without it is the default."""
+    flags: dict[str, FlagSpec] = Field(default_factory=dict)
+    phases: tuple[PhaseSpec, ...] = Field(min_length=1)
+    note: str | None = None
+
+    @field_validator("phases")
+    @classmethod
+    def _no_closed_phase(cls, phases: tuple[PhaseSpec, ...]) -> tuple[PhaseSpec, ...]:
+        for phase in phases:
+            if phase.id == CLOSED:
+                raise ValueError(f"'{CLOSED}' is the final state every flow has; rename the phase")
+        return phases
+
+
+# --------------------------------------------------------------------------- guards
+
+
+@dataclass(slots=True)
+class CaseFacts:
+    """What a guard may look at: the case's kinds, declared flags and done steps."""
+
+    kinds: frozenset[str]
+    flags: frozenset[str]
+    done: dict[str, Any] = field(default_factory=dict)
+
+
+Guard = Callable[[CaseFacts], bool]
+
+
+def _guard_kind(arg: str) -> Guard:
+    return lambda facts: arg in facts.kinds
+
+
+def _guard_flag(arg: str) -> Guard:
+    return lambda facts: arg in facts.flags
+
+
+#: Named guard families a flow file may use: ``kind:<kind>`` and ``flag:<flag>``.
+GUARD_FAMILIES: dict[str, Callable[[str], Guard]] = {"kind": _guard_kind, "flag": _guard_flag}
+
+
+# --------------------------------------------------------------------------- compiled flow
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    tier: str
+    title: str
+    seed_no: int | None
+    requires: tuple[str, ...]
+    phase: str
+    phase_index: int
+    required: bool
+    required_if: Guard | None
+    required_if_name: str | None
+    only_if: Guard | None
+    only_if_name: str | None
+    early: bool
+    why: str | None
+
+
+class CaseModel:
+    """The plain object the shared machine drives for one case (never a DB row)."""
+
+    __slots__ = ("facts", "state")
+
+    def __init__(self, state: str, facts: CaseFacts) -> None:
+        self.state = state
+        self.facts = facts
+
+
+class Flow:
+    """A validated flow: its steps, its rules and its shared state machine."""
+
+    def __init__(self, spec: FlowSpec, *, source: str, path: str) -> None:
+        self.spec = spec
+        self.source = source
+        self.path = path
+        self.name = spec.name
+        self.title = spec.title
+        self.digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        self.states: tuple[str, ...] = (*(p.id for p in spec.phases), CLOSED)
+        self.phase_index = {p.id: i for i, p in enumerate(spec.phases)}
+        self.phase_index[CLOSED] = len(spec.phases)
+        self.steps: dict[str, Step] = {}
+        for index, phase in enumerate(spec.phases):
+            for s in phase.steps:
+                self.steps[s.id] = Step(
+                    id=s.id,
+                    tier=s.tier,
+                    title=s.title,
+                    seed_no=s.seed_no,
+                    requires=s.requires,
+                    phase=phase.id,
+                    phase_index=index,
+                    required=s.required,
+                    required_if=_compile_guard(s.required_if) if s.required_if else None,
+                    required_if_name=s.required_if,
+                    only_if=_compile_guard(s.only_if) if s.only_if else None,
+                    only_if_name=s.only_if,
+                    early=s.early,
+                    why=s.why,
+                )
+        self.phase_steps: dict[str, tuple[Step, ...]] = {
+            p.id: tuple(self.steps[s.id] for s in p.steps) for p in spec.phases
+        }
+
+    # ------------------------------------------------------------ case questions
+
+    def present(self, step: Step, facts: CaseFacts) -> bool:
+        """Whether the step is part of a case with these facts at all."""
+        return step.only_if is None or step.only_if(facts)
+
+    def is_required(self, step: Step, facts: CaseFacts) -> bool:
+        if not self.present(step, facts):
+            return False
+        return step.required or (step.required_if is not None and step.required_if(facts))
+
+    def waits_for(self, step: Step, facts: CaseFacts) -> list[str]:
+        """The steps this step still waits for (absent or optional-undone ones don't count)."""
+        pending = []
+        for dep_id in step.requires:
+            dep = self.steps[dep_id]
+            if dep_id in facts.done or not self.is_required(dep, facts):
+                continue
+            pending.append(dep_id)
+        return pending
+
+    def status(self, step: Step, state: str, facts: CaseFacts) -> str:
+        """``done``, ``open`` or ``waiting``, for a step present in the case."""
+        if step.id in facts.done:
+            return "done"
+        if state == CLOSED:
+            return "waiting"
+        if not step.early and step.phase_index > self.phase_index[state]:
+            return "waiting"
+        return "waiting" if self.waits_for(step, facts) else "open"
+
+    def phase_complete(self, phase: str, facts: CaseFacts) -> bool:
+        return all(
+            s.id in facts.done for s in self.phase_steps[phase] if self.is_required(s, facts)
+        )
+
+    def settle(self, model: CaseModel) -> None:
+        """Advance the model through every phase whose required steps are all done."""
+        advance = self.machine.events["advance"]
+        while model.state != CLOSED and advance.trigger(model):
+            pass
+
+    def kinds_valid(self, kinds: frozenset[str]) -> bool:
+        return kinds <= set(self.spec.kinds)
+
+    @cached_property
+    def machine(self) -> Any:
+        """The one ``transitions`` machine of this flow version, shared by all cases."""
+        return _compile_machine(self)
+
+    # ------------------------------------------------------------ views
+
+    def as_json(self, version: int | None = None) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": version,
+            "phases": [
+                {
+                    "id": p.id,
+                    "title": p.title,
+                    "steps": [
+                        {
+                            "id": s.id,
+                            "tier": s.tier,
+                            "title": s.title,
+                            "seed_no": s.seed_no,
+                            "requires": list(s.requires),
+                            "required": s.required,
+                        }
+                        for s in p.steps
+                    ],
+                }
+                for p in self.spec.phases
+            ],
+        }
+
+
+def _compile_guard(name: str) -> Guard:
+    family, _, arg = name.partition(":")
+    return GUARD_FAMILIES[family](arg)
+
+
+def _compile_machine(flow: Flow) -> Any:
+    # Imported here: only commands that move a case pay for transitions' import.
+    from transitions import Machine
+
+    def phase_complete(event: Any) -> bool:
+        model: CaseModel = event.model
+        return flow.phase_complete(model.state, model.facts)
+
+    transitions: list[dict[str, Any]] = []
+    phases = [p.id for p in flow.spec.phases]
+    for here, there in zip(phases, [*phases[1:], CLOSED], strict=True):
+        transitions.append(
+            {"trigger": "advance", "source": here, "dest": there, "conditions": [phase_complete]}
+        )
+    for step in flow.steps.values():
+        sources = phases if step.early else phases[step.phase_index :]
+        transitions.append({"trigger": f"do_{step.id}", "source": sources, "dest": None})
+    return Machine(
+        model=None,
+        states=list(flow.states),
+        initial=phases[0],
+        transitions=transitions,
+        auto_transitions=False,
+        send_event=True,
+        ignore_invalid_triggers=False,
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map every path in the YAML document to its 1-based line, for error messages."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines.update(_line_index(value, (*path, key.value)))
+            # A key's own line, not its value's, is where an error about it points.
+            lines[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_index(item, (*path, i)))
+    return lines
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for cut in range(len(loc), -1, -1):
+        if loc[:cut] in lines:
+            return lines[loc[:cut]]
+    return None
+
+
+def parse_flow(source: str, *, path: str = "<flow>") -> Flow:
+    """Validate a flow file's text; refuse it with file, line and fix if it is broken."""
+    try:
+        node = yaml.compose(source)
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InvalidFlow(
+            f"not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax there",
+            path=path,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if node is None or not isinstance(data, dict):
+        raise InvalidFlow("a flow file is a YAML mapping with name, kinds and phases", path=path)
+    lines = _line_index(node)
+    try:
+        spec = FlowSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        raise InvalidFlow(
+            f"{dotted}: {first['msg']}{_schema_hint(loc, first)}",
+            path=path,
+            line=_nearest_line(lines, loc),
+        ) from None
+    _check_graph(spec, path, lines)
+    return Flow(spec, source=source, path=path)
+
+
+def _schema_hint(loc: tuple[Any, ...], error: Any) -> str:
+    if loc and loc[-1] == "tier":
+        return f" (got {error.get('input')!r}; use one of {', '.join(TIERS)})"
+    if error.get("type") == "extra_forbidden":
+        return "; remove it or check its spelling"
+    if error.get("type") == "missing":
+        return "; add it"
+    return ""
+
+
+def _check_graph(spec: FlowSpec, path: str, lines: dict[tuple[Any, ...], int]) -> None:
+    """Refuse flows a case could get stuck in: every state must reach closed."""
+
+    def fail(message: str, loc: tuple[Any, ...]) -> None:
+        raise InvalidFlow(message, path=path, line=_nearest_line(lines, loc))
+
+    where: dict[str, tuple[int, int]] = {}
+    for pi, phase in enumerate(spec.phases):
+        if not phase.steps:
+            fail(f"phase {phase.id!r} has no steps; give it a step or remove it", ("phases", pi))
+        for si, step in enumerate(phase.steps):
+            if step.id in where:
+                fail(f"step id {step.id!r} is used twice; step ids must be unique",
+                     ("phases", pi, "steps", si, "id"))
+            where[step.id] = (pi, si)
+    if spec.default_kind not in spec.kinds:
+        fail(f"default_kind {spec.default_kind!r} is not one of kinds {list(spec.kinds)}",
+             ("default_kind",))
+    if spec.selected_by is not None and spec.selected_by not in spec.kinds:
+        fail(f"selected_by {spec.selected_by!r} is not one of kinds {list(spec.kinds)}",
+             ("selected_by",))
+
+    def check_guard(name: str | None, loc: tuple[Any, ...]) -> None:
+        if name is None:
+            return
+        family, sep, arg = name.partition(":")
+        if not sep or family not in GUARD_FAMILIES:
+            fail(f"condition {name!r} is unknown; write kind:<kind> or flag:<flag>", loc)
+        if family == "kind" and arg not in spec.kinds:
+            fail(f"condition {name!r} names a kind the flow does not have; "
+                 f"kinds are {list(spec.kinds)}", loc)
+        if family == "flag" and arg not in spec.flags:
+            fail(f"condition {name!r} names an undeclared flag; declare it under flags:", loc)
+
+    steps = {s.id: s for p in spec.phases for s in p.steps}
+    for step_id, (pi, si) in where.items():
+        step = steps[step_id]
+        base = ("phases", pi, "steps", si)
+        check_guard(step.required_if, (*base, "required_if"))
+        check_guard(step.only_if, (*base, "only_if"))
+        for ri, dep in enumerate(step.requires):
+            if dep not in steps:
+                fail(f"step {step_id!r} waits for {dep!r}, which no phase declares; "
+                     f"declare it or remove it from requires", (*base, "requires", ri))
+
+    # When can each step be done at the earliest? A cycle means never.
+    earliest: dict[str, int] = {}
+    visiting: set[str] = set()
+
+    def opening_phase(step_id: str) -> int:
+        if step_id in earliest:
+            return earliest[step_id]
+        if step_id in visiting:
+            pi, si = where[step_id]
+            fail(f"steps wait for each other in a cycle through {step_id!r}; break the cycle",
+                 ("phases", pi, "steps", si, "requires"))
+        visiting.add(step_id)
+        step = steps[step_id]
+        own = 0 if step.early else where[step_id][0]
+        earliest[step_id] = max([own, *(opening_phase(d) for d in step.requires)])
+        visiting.discard(step_id)
+        return earliest[step_id]
+
+    for step_id, (pi, si) in where.items():
+        if opening_phase(step_id) > pi and (steps[step_id].required or steps[step_id].required_if):
+            blocked = spec.phases[pi].id
+            fail(
+                f"step {step_id!r} is needed to close phase {blocked!r} but waits for steps of a "
+                f"later phase, so state {blocked!r} can never reach closed and every later state "
+                "is unreachable; move the step or what it waits for",
+                ("phases", pi, "steps", si, "requires"),
+            )
+
+
+def load_flow_file(path: Path) -> Flow:
+    try:
+        source = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"no flow file {str(path)!r}; give the path of a .yaml file") from None
+    return parse_flow(source, path=str(path))
+
+
+BUNDLED = ("incident", "mislink")
+
+
+def bundled_flow(name: str) -> Flow:
+    """A flow shipped in ``irflow/flows/``."""
+    if name not in BUNDLED:
+        raise NotFound(f"no bundled flow {name!r}; the flows are {', '.join(BUNDLED)}")
+    text = resources.files("irflow.flows").joinpath(f"{name}.yaml").read_text("utf-8")
+    return parse_flow(text, path=f"irflow/flows/{name}.yaml")
+
+
+def mermaid(flow: Flow) -> str:
+    """The flow as a mermaid flowchart: phases as subgraphs, steps as nodes."""
+    out = ["flowchart TD"]
+    for phase in flow.spec.phases:
+        out.append(f'  subgraph {phase.id}["{phase.title}"]')
+        for s in phase.steps:
+            mark = f"{'①②③④⑤⑥'[s.seed_no - 1]} " if s.seed_no else ""
+            optional = "" if s.required else "（任意）"
+            out.append(f'    {s.id}["{mark}{s.title}{optional}<br/><i>{s.tier}</i>"]')
+        out.append("  end")
+    for step in flow.steps.values():
+        for dep in step.requires:
+            out.append(f"  {dep} --> {step.id}")
+    return "\n".join(out)

@@ -1,0 +1,95 @@
+"""Read models: what a case looks like to a person or a script."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from irflow.engine.directory import Organisation
+from irflow.engine.timeline import Event
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepView:
+    id: str
+    tier: str
+    title: str
+    phase: str
+    status: str
+    """``waiting``, ``open`` or ``done``."""
+    required: bool
+    done_by: str | None
+    done_at: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tier": self.tier,
+            "title": self.title,
+            "phase": self.phase,
+            "status": self.status,
+            "required": self.required,
+            "done_by": self.done_by,
+            "done_at": self.done_at,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CaseView:
+    id: int
+    flow: str
+    flow_version: int
+    title: str
+    state: str
+    version: int
+    kinds: list[str]
+    flags: list[str]
+    reporter: Organisation
+    coordinator: Organisation
+    operator: Organisation
+    opened_at: datetime
+    closed_at: datetime | None
+    steps: list[StepView]
+    timeline: list[Event]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "flow": self.flow,
+            "flow_version": self.flow_version,
+            "title": self.title,
+            "state": self.state,
+            "version": self.version,
+            "kinds": self.kinds,
+            "flags": self.flags,
+            "reporter": self.reporter.as_ref(),
+            "coordinator": self.coordinator.as_ref(),
+            "operator": self.operator.as_ref(),
+            "opened_at": self.opened_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "steps": [s.as_json() for s in self.steps],
+            "timeline": [e.as_json() for e in self.timeline],
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CaseSummary:
+    id: int | None
+    flow: str
+    state: str
+    version: int
+    title: str
+    reporter: Organisation
+    coordinator: Organisation
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "flow": self.flow,
+            "state": self.state,
+            "version": self.version,
+            "title": self.title,
+            "reporter": self.reporter.as_ref(),
+            "coordinator": self.coordinator.as_ref(),
+        }

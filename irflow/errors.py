@@ -1,0 +1,104 @@
+"""The one error tree of irflow.
+
+Every failure a caller of irflow can meet is an ``IrflowError``; no exception of a
+dependency (transitions, SQLAlchemy, psycopg, pydantic) crosses the public API.
+Each message names what was wrong, the value, and what would be right.
+
+    IrflowError
+    ├── InvalidInput          bad input from the caller (exit code 2)
+    │   ├── InvalidFlow       a flow file that fails its schema or graph checks
+    │   ├── StepNotOpen       a step done already, or waiting for other steps
+    │   └── NotInitialised    a database without irflow's schema
+    ├── NotFound              an unknown case, organisation, step or flow (exit 3)
+    │   └── AmbiguousName     a name that matches several organisations
+    ├── NotAllowed            the actor may not do this (exit 4)
+    ├── Conflict              the case changed under the caller (exit 5)
+    └── StorageError          the database failed for a reason not the caller's (exit 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class IrflowError(Exception):
+    """Base of every error irflow raises."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(IrflowError):
+    """The input was malformed or does not fit the rules."""
+
+    exit_code = 2
+
+
+class InvalidFlow(InvalidInput):
+    """A flow file failed its schema or its graph checks."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        where = path or "<flow>"
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+
+
+class StepNotOpen(InvalidInput):
+    """The step was done already, or still waits for other steps."""
+
+    def __init__(self, message: str, *, case_id: int, step: str) -> None:
+        super().__init__(message)
+        self.case_id = case_id
+        self.step = step
+
+
+class NotInitialised(InvalidInput):
+    """The database has no irflow schema yet."""
+
+
+class NotFound(IrflowError):
+    """No such case, organisation, step or flow."""
+
+    exit_code = 3
+
+
+class AmbiguousName(NotFound):
+    """A name matches more than one organisation."""
+
+    exit_code = 2
+
+    def __init__(self, name: str, candidates: Sequence[str]) -> None:
+        listed = ", ".join(candidates)
+        super().__init__(
+            f"organisation name {name!r} is ambiguous: it matches {listed}; "
+            "give the id or the local government code instead"
+        )
+        self.candidates = list(candidates)
+
+
+class NotAllowed(IrflowError):
+    """The actor may not do this on this case."""
+
+    exit_code = 4
+
+
+class Conflict(IrflowError):
+    """The case was changed by someone else since the caller read it."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, case_id: int, expected: int, actual: int | None) -> None:
+        super().__init__(message)
+        self.case_id = case_id
+        self.expected = expected
+        self.actual = actual
+
+
+class StorageError(IrflowError):
+    """The database failed for a reason that is not the caller's input."""
