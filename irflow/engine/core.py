@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -106,7 +106,6 @@ class Engine:
         self.url = self.sa.url.render_as_string(hide_password=True)
         self.clock: Clock = clock or SystemClock()
         self.ledger = Ledger(self.sa)
-        self.log = structlog.get_logger("irflow")
         self._given_flows = list(flows) if flows is not None else None
         self._current: dict[str, tuple[Flow, int]] | None = None
         self._versions: dict[tuple[str, int], Flow] = {}
@@ -141,6 +140,13 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @cached_property
+    def log(self) -> Any:
+        """The engine's structlog logger; imported on first use, so reads don't pay for it."""
+        import structlog
+
+        return structlog.get_logger("irflow")
 
     def now(self, at: datetime | None) -> datetime:
         return as_aware(at) if at is not None else self.clock.now()
@@ -324,10 +330,20 @@ class Engine:
         op = self.operator()
         state = flow.states[0]
         record = CaseRecord(
-            id=0, flow=flow.name, flow_version=version, title=title.strip(),
-            kinds=",".join(sorted(case_kinds)), flags="", state=state, version=1,
-            reporter_id=rep.id, coordinator_id=coord.id, operator_id=op.id, steps_done="{}",
-            last_seq=1, last_hash="",
+            id=0,
+            flow=flow.name,
+            flow_version=version,
+            title=title.strip(),
+            kinds=",".join(sorted(case_kinds)),
+            flags="",
+            state=state,
+            version=1,
+            reporter_id=rep.id,
+            coordinator_id=coord.id,
+            operator_id=op.id,
+            steps_done="{}",
+            last_seq=1,
+            last_hash="",
         )
         payload = {
             "title": record.title,
@@ -340,14 +356,14 @@ class Engine:
         }
 
         def first_event(case_id: int) -> EventRecord:
-            return self._event(case_id, 1, GENESIS, moment, rep.id, "opened", None, None,
-                               state, None, payload)
+            return self._event(
+                case_id, 1, GENESIS, moment, rep.id, "opened", None, None, state, None, payload
+            )
 
         with self.ledger.connection() as conn:
             case_id = self.ledger.open(conn, record, moment, first_event)
         self.log.info("case.opened", case_id=case_id, actor=rep.id, flow=flow.name)
-        return Advanced(case_id=case_id, state=state, version=1,
-                        event=self.timeline(case_id)[-1])
+        return Advanced(case_id=case_id, state=state, version=1, event=self.timeline(case_id)[-1])
 
     def _coordinator_for(self, reporter: Organisation, ref: str | None) -> Organisation:
         if ref is not None:
@@ -412,17 +428,29 @@ class Engine:
             case.version += 1
             case.flags = ",".join(sorted(flags))
             case.steps_done = json.dumps(done, ensure_ascii=False, separators=(",", ":"))
-            event = self._event(case.id, case.last_seq + 1, case.last_hash, moment, org.id,
-                                "step_completed", step, before, case.state, note, payload)
+            event = self._event(
+                case.id,
+                case.last_seq + 1,
+                case.last_hash,
+                moment,
+                org.id,
+                "step_completed",
+                step,
+                before,
+                case.state,
+                note,
+                payload,
+            )
             case.last_seq, case.last_hash = event.seq, event.hash
             closed_at = moment if case.state == CLOSED else None
-            if not self.ledger.apply(conn, case, expected_version=expected,
-                                     closed_at=closed_at, event=event):
+            if not self.ledger.apply(
+                conn, case, expected_version=expected, closed_at=closed_at, event=event
+            ):
                 raise self._conflict(case_id, expected)
-        self.log.info("step.completed", case_id=case_id, actor=org.id, step=step,
-                      state=case.state)
-        return Advanced(case_id=case_id, state=case.state, version=case.version,
-                        event=_event_from_record(event))
+        self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
+        return Advanced(
+            case_id=case_id, state=case.state, version=case.version, event=_event_from_record(event)
+        )
 
     def assign_coordinator(
         self,
@@ -460,16 +488,28 @@ class Engine:
             expected = case.version
             case.version += 1
             case.coordinator_id = new.id
-            event = self._event(case.id, case.last_seq + 1, case.last_hash, moment, org.id,
-                                "coordinator_assigned", None, case.state, case.state, note,
-                                payload)
+            event = self._event(
+                case.id,
+                case.last_seq + 1,
+                case.last_hash,
+                moment,
+                org.id,
+                "coordinator_assigned",
+                None,
+                case.state,
+                case.state,
+                note,
+                payload,
+            )
             case.last_seq, case.last_hash = event.seq, event.hash
-            if not self.ledger.apply(conn, case, expected_version=expected, closed_at=None,
-                                     event=event):
+            if not self.ledger.apply(
+                conn, case, expected_version=expected, closed_at=None, event=event
+            ):
                 raise self._conflict(case_id, expected)
         self.log.info("coordinator.assigned", case_id=case_id, actor=org.id, to=new.id)
-        return Advanced(case_id=case_id, state=case.state, version=case.version,
-                        event=_event_from_record(event))
+        return Advanced(
+            case_id=case_id, state=case.state, version=case.version, event=_event_from_record(event)
+        )
 
     # ------------------------------------------------------------------ command checks
 
@@ -488,27 +528,35 @@ class Engine:
         return self.organisation(ref)
 
     def _roles(self, case: CaseRecord, org: Organisation) -> list[str]:
-        participants = dict(zip(ROLES, (case.reporter_id, case.coordinator_id,
-                                        case.operator_id), strict=True))
+        participants = dict(
+            zip(ROLES, (case.reporter_id, case.coordinator_id, case.operator_id), strict=True)
+        )
         roles = [role for role, who in participants.items() if who == org.id]
         if not roles:
             names = ", ".join(f"{role} {self._name(who)}" for role, who in participants.items())
             raise NotAllowed(f"{org.name} is not a participant of case {case.id} ({names})")
         return roles
 
-    def _not_your_step(self, case: CaseRecord, org: Organisation, roles: list[str],
-                       step: Step) -> str:
-        who = {"reporter": case.reporter_id, "coordinator": case.coordinator_id,
-               "operator": case.operator_id}[step.tier]
-        return (f"step {step.id!r} belongs to tier {step.tier!r}; {org.name} is the "
-                f"{'/'.join(roles)} of case {case.id}; {self._name(who)} may do it")
+    def _not_your_step(
+        self, case: CaseRecord, org: Organisation, roles: list[str], step: Step
+    ) -> str:
+        who = {
+            "reporter": case.reporter_id,
+            "coordinator": case.coordinator_id,
+            "operator": case.operator_id,
+        }[step.tier]
+        return (
+            f"step {step.id!r} belongs to tier {step.tier!r}; {org.name} is the "
+            f"{'/'.join(roles)} of case {case.id}; {self._name(who)} may do it"
+        )
 
     def _name(self, org_id: str) -> str:
         org = self.organisations().get(org_id)
         return org.name if org else org_id
 
-    def _declared_flags(self, case: CaseRecord, flow: Flow, roles: list[str],
-                        declare: Sequence[str]) -> frozenset[str]:
+    def _declared_flags(
+        self, case: CaseRecord, flow: Flow, roles: list[str], declare: Sequence[str]
+    ) -> frozenset[str]:
         flags = set(_split(case.flags))
         for flag in declare:
             spec = flow.spec.flags.get(flag)
@@ -516,8 +564,10 @@ class Engine:
                 known = ", ".join(flow.spec.flags) or "none"
                 raise InvalidInput(f"flow {flow.name!r} has no flag {flag!r}; its flags: {known}")
             if spec.declared_by not in roles:
-                raise NotAllowed(f"flag {flag!r} ({spec.title}) is declared by the "
-                                 f"{spec.declared_by} of case {case.id}")
+                raise NotAllowed(
+                    f"flag {flag!r} ({spec.title}) is declared by the "
+                    f"{spec.declared_by} of case {case.id}"
+                )
             flags.add(flag)
         return frozenset(flags)
 
@@ -526,31 +576,46 @@ class Engine:
             raise Conflict(
                 f"case {case.id} is at version {case.version}, not {expect_version}: someone "
                 "changed it since you read it; look at `irflow case show` and try again",
-                case_id=case.id, expected=expect_version, actual=case.version,
+                case_id=case.id,
+                expected=expect_version,
+                actual=case.version,
             )
 
     def _check_open(self, case: CaseRecord, flow: Flow, step: Step, facts: CaseFacts) -> None:
         if step.id in facts.done:
             by, when = facts.done[step.id]
-            raise StepNotOpen(f"step {step.id!r} of case {case.id} was done already by "
-                              f"{self._name(by)} at {when}", case_id=case.id, step=step.id)
+            raise StepNotOpen(
+                f"step {step.id!r} of case {case.id} was done already by "
+                f"{self._name(by)} at {when}",
+                case_id=case.id,
+                step=step.id,
+            )
         if not flow.present(step, facts):
-            raise InvalidInput(f"step {step.id!r} is not part of case {case.id} (its kinds: "
-                               f"{case.kinds}); it applies when {step.only_if_name}")
+            raise InvalidInput(
+                f"step {step.id!r} is not part of case {case.id} (its kinds: "
+                f"{case.kinds}); it applies when {step.only_if_name}"
+            )
         if case.state == CLOSED:
             raise StepNotOpen(f"case {case.id} is closed", case_id=case.id, step=step.id)
         if not step.early and step.phase_index > flow.phase_index[case.state]:
             raise StepNotOpen(
                 f"step {step.id!r} belongs to phase {step.phase!r}; case {case.id} is still in "
-                f"phase {case.state!r}", case_id=case.id, step=step.id)
+                f"phase {case.state!r}",
+                case_id=case.id,
+                step=step.id,
+            )
         pending = flow.waits_for(step, facts)
         if pending:
-            raise StepNotOpen(f"step {step.id!r} of case {case.id} waits for "
-                              f"{', '.join(pending)}; do those first", case_id=case.id,
-                              step=step.id)
+            raise StepNotOpen(
+                f"step {step.id!r} of case {case.id} waits for "
+                f"{', '.join(pending)}; those come first",
+                case_id=case.id,
+                step=step.id,
+            )
 
-    def _check_flag_timing(self, case: CaseRecord, flow: Flow, facts: CaseFacts,
-                           declare: Sequence[str]) -> None:
+    def _check_flag_timing(
+        self, case: CaseRecord, flow: Flow, facts: CaseFacts, declare: Sequence[str]
+    ) -> None:
         """A flag that makes steps required may not be declared after their phase closed."""
         here = flow.phase_index[case.state]
         for flag in declare:
@@ -565,18 +630,53 @@ class Engine:
         return Conflict(
             f"case {case_id} changed while this command ran (version {expected} is gone); "
             "look at `irflow case show` and try again",
-            case_id=case_id, expected=expected, actual=None,
+            case_id=case_id,
+            expected=expected,
+            actual=None,
         )
 
-    def _event(self, case_id: int, seq: int, prev_hash: str, at: datetime, actor: str | None,
-               action: str, step: str | None, from_state: str | None, to_state: str | None,
-               note: str | None, payload: dict[str, Any]) -> EventRecord:
+    def _event(
+        self,
+        case_id: int,
+        seq: int,
+        prev_hash: str,
+        at: datetime,
+        actor: str | None,
+        action: str,
+        step: str | None,
+        from_state: str | None,
+        to_state: str | None,
+        note: str | None,
+        payload: dict[str, Any],
+    ) -> EventRecord:
         payload_json = dump_payload(payload)
-        digest = event_hash(case_id=case_id, seq=seq, at=at, actor=actor, action=action,
-                            step=step, from_state=from_state, to_state=to_state, note=note,
-                            payload_json=payload_json, prev_hash=prev_hash or GENESIS)
-        return EventRecord(case_id, seq, at, actor, action, step, from_state, to_state, note,
-                           payload_json, prev_hash or GENESIS, digest)
+        digest = event_hash(
+            case_id=case_id,
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            step=step,
+            from_state=from_state,
+            to_state=to_state,
+            note=note,
+            payload_json=payload_json,
+            prev_hash=prev_hash or GENESIS,
+        )
+        return EventRecord(
+            case_id,
+            seq,
+            at,
+            actor,
+            action,
+            step,
+            from_state,
+            to_state,
+            note,
+            payload_json,
+            prev_hash or GENESIS,
+            digest,
+        )
 
     # ------------------------------------------------------------------ queries
 
@@ -584,7 +684,8 @@ class Engine:
         self._ready()
         with Session(self.sa) as session:
             rows = session.exec(
-                select(EventRow).where(EventRow.case_id == case_id)  # type: ignore[call-overload]
+                select(EventRow)
+                .where(EventRow.case_id == case_id)  # type: ignore[call-overload]
                 .order_by(EventRow.seq)  # type: ignore[arg-type]
             ).scalars()
             return [_event_from_row(r) for r in rows]
@@ -605,7 +706,10 @@ class Engine:
         facts = CaseFacts(kinds=_split(row.kinds), flags=_split(row.flags), done=done)
         steps = [
             StepView(
-                id=s.id, tier=s.tier, title=s.title, phase=s.phase,
+                id=s.id,
+                tier=s.tier,
+                title=s.title,
+                phase=s.phase,
                 status=flow.status(s, row.state, facts),
                 required=flow.is_required(s, facts),
                 done_by=done[s.id][0] if s.id in done else None,
@@ -616,12 +720,21 @@ class Engine:
         ]
         orgs = self.organisations()
         return CaseView(
-            id=row.id or case_id, flow=row.flow, flow_version=row.flow_version,
-            title=row.title, state=row.state, version=row.version,
-            kinds=sorted(facts.kinds), flags=sorted(facts.flags),
-            reporter=orgs[row.reporter_id], coordinator=orgs[row.coordinator_id],
-            operator=orgs[row.operator_id], opened_at=row.opened_at, closed_at=row.closed_at,
-            steps=steps, timeline=self.timeline(case_id),
+            id=row.id or case_id,
+            flow=row.flow,
+            flow_version=row.flow_version,
+            title=row.title,
+            state=row.state,
+            version=row.version,
+            kinds=sorted(facts.kinds),
+            flags=sorted(facts.flags),
+            reporter=orgs[row.reporter_id],
+            coordinator=orgs[row.coordinator_id],
+            operator=orgs[row.operator_id],
+            opened_at=row.opened_at,
+            closed_at=row.closed_at,
+            steps=steps,
+            timeline=self.timeline(case_id),
         )
 
     def cases(self, *, state: str | None = None) -> list[CaseSummary]:
@@ -633,8 +746,15 @@ class Engine:
         with Session(self.sa) as session:
             rows = list(session.exec(query).scalars())  # type: ignore[call-overload]
         return [
-            CaseSummary(id=r.id, flow=r.flow, state=r.state, version=r.version, title=r.title,
-                        reporter=orgs[r.reporter_id], coordinator=orgs[r.coordinator_id])
+            CaseSummary(
+                id=r.id,
+                flow=r.flow,
+                state=r.state,
+                version=r.version,
+                title=r.title,
+                reporter=orgs[r.reporter_id],
+                coordinator=orgs[r.coordinator_id],
+            )
             for r in rows
         ]
 
@@ -645,8 +765,9 @@ class Engine:
         reports = []
         for cid in ids:
             row = self._case_row(cid)
-            reports.append(check_chain(cid, self.timeline(cid), last_seq=row.last_seq,
-                                       last_hash=row.last_hash))
+            reports.append(
+                check_chain(cid, self.timeline(cid), last_seq=row.last_seq, last_hash=row.last_hash)
+            )
         return reports
 
     def replay(self, case_id: int) -> str:
@@ -678,24 +799,49 @@ def _org_row(org: Organisation) -> OrganisationRow:
 
 def _org_from_row(row: OrganisationRow) -> Organisation:
     return Organisation(
-        id=row.id, name=row.name, type=OrgType(row.type), tier=Tier(row.tier),
-        prefecture=row.prefecture, code=row.code, competent_ministry=row.competent_ministry,
-        daytime_phone=row.daytime_phone, emergency_phone=row.emergency_phone, mail=row.mail,
+        id=row.id,
+        name=row.name,
+        type=OrgType(row.type),
+        tier=Tier(row.tier),
+        prefecture=row.prefecture,
+        code=row.code,
+        competent_ministry=row.competent_ministry,
+        daytime_phone=row.daytime_phone,
+        emergency_phone=row.emergency_phone,
+        mail=row.mail,
         note=row.note,
     )
 
 
 def _event_from_row(row: EventRow) -> Event:
     return Event(
-        case_id=row.case_id, seq=row.seq, at=row.at, actor=row.actor_id, action=row.action,
-        step=row.step, from_state=row.from_state, to_state=row.to_state, note=row.note,
-        payload=json.loads(row.payload), prev_hash=row.prev_hash, hash=row.hash,
+        case_id=row.case_id,
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor_id,
+        action=row.action,
+        step=row.step,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        note=row.note,
+        payload=json.loads(row.payload),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
     )
 
 
 def _event_from_record(rec: EventRecord) -> Event:
     return Event(
-        case_id=rec.case_id, seq=rec.seq, at=rec.at, actor=rec.actor_id, action=rec.action,
-        step=rec.step, from_state=rec.from_state, to_state=rec.to_state, note=rec.note,
-        payload=json.loads(rec.payload), prev_hash=rec.prev_hash, hash=rec.hash,
+        case_id=rec.case_id,
+        seq=rec.seq,
+        at=rec.at,
+        actor=rec.actor_id,
+        action=rec.action,
+        step=rec.step,
+        from_state=rec.from_state,
+        to_state=rec.to_state,
+        note=rec.note,
+        payload=json.loads(rec.payload),
+        prev_hash=rec.prev_hash,
+        hash=rec.hash,
     )

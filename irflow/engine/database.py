@@ -94,9 +94,22 @@ def migrate(engine: SAEngine) -> bool:
     return True
 
 
+def _missing_sqlite_file(engine: SAEngine) -> bool:
+    name = engine.url.database
+    return (
+        engine.dialect.name == "sqlite"
+        and bool(name)
+        and name != ":memory:"
+        and not (os.path.exists(name or ""))
+    )
+
+
 def require_schema(engine: SAEngine) -> None:
-    """Refuse to work on a database that ``irflow init`` has not prepared."""
-    if current_revision(engine) is None:
+    """Refuse to work on a database that ``irflow init`` has not prepared.
+
+    A SQLite file that does not exist is not created by the check.
+    """
+    if _missing_sqlite_file(engine) or current_revision(engine) is None:
         raise NotInitialised(
             f"the database {engine.url.render_as_string()!r} has no irflow schema; "
             "run `irflow init` first (or pass --db to use another database)"

@@ -309,18 +309,35 @@ def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, 
     return lines
 
 
-def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+class _LazyLines:
+    """The path -> line map of a YAML text, composed on first lookup."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._lines: dict[tuple[Any, ...], int] | None = None
+
+    def get(self, loc: tuple[Any, ...]) -> int | None:
+        if self._lines is None:
+            node = yaml.compose(self.source, Loader=_Loader)
+            self._lines = _line_index(node) if node is not None else {}
+        return self._lines.get(loc)
+
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _nearest_line(lines: _LazyLines, loc: tuple[Any, ...]) -> int | None:
     for cut in range(len(loc), -1, -1):
-        if loc[:cut] in lines:
-            return lines[loc[:cut]]
+        line = lines.get(loc[:cut])
+        if line is not None:
+            return line
     return None
 
 
 def parse_flow(source: str, *, path: str = "<flow>") -> Flow:
     """Validate a flow file's text; refuse it with file, line and fix if it is broken."""
     try:
-        node = yaml.compose(source)
-        data = yaml.safe_load(source)
+        data = yaml.load(source, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InvalidFlow(
@@ -328,9 +345,10 @@ def parse_flow(source: str, *, path: str = "<flow>") -> Flow:
             path=path,
             line=mark.line + 1 if mark else None,
         ) from None
-    if node is None or not isinstance(data, dict):
+    if not isinstance(data, dict):
         raise InvalidFlow("a flow file is a YAML mapping with name, kinds and phases", path=path)
-    lines = _line_index(node)
+    # Line numbers are only needed for an error; the node tree is built only then.
+    lines = _LazyLines(source)
     try:
         spec = FlowSpec.model_validate(data)
     except ValidationError as exc:
@@ -356,7 +374,7 @@ def _schema_hint(loc: tuple[Any, ...], error: Any) -> str:
     return ""
 
 
-def _check_graph(spec: FlowSpec, path: str, lines: dict[tuple[Any, ...], int]) -> None:
+def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
     """Refuse flows a case could get stuck in: every state must reach closed."""
 
     def fail(message: str, loc: tuple[Any, ...]) -> None:

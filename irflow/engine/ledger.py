@@ -24,8 +24,7 @@ _CASE_COLUMNS = (
     "coordinator_id, operator_id, steps_done, last_seq, last_hash"
 )
 _EVENT_COLUMNS = (
-    "case_id, seq, at, actor_id, action, step, from_state, to_state, note, payload, "
-    "prev_hash, hash"
+    "case_id, seq, at, actor_id, action, step, from_state, to_state, note, payload, prev_hash, hash"
 )
 
 
@@ -134,9 +133,21 @@ class Ledger:
         cur.execute(
             self._insert_case,
             (
-                case.flow, case.flow_version, case.title, case.kinds, case.flags, case.state,
-                case.version, case.reporter_id, case.coordinator_id, case.operator_id,
-                case.steps_done, self.moment(opened_at), None, 0, "",
+                case.flow,
+                case.flow_version,
+                case.title,
+                case.kinds,
+                case.flags,
+                case.state,
+                case.version,
+                case.reporter_id,
+                case.coordinator_id,
+                case.operator_id,
+                case.steps_done,
+                self.moment(opened_at),
+                None,
+                0,
+                "",
             ),
         )
         case_id = int(cur.fetchone()[0])
@@ -161,10 +172,16 @@ class Ledger:
         cur.execute(
             self._update,
             (
-                case.state, case.version, case.flags, case.steps_done, case.coordinator_id,
-                case.last_seq, case.last_hash,
+                case.state,
+                case.version,
+                case.flags,
+                case.steps_done,
+                case.coordinator_id,
+                case.last_seq,
+                case.last_hash,
                 self.moment(closed_at) if closed_at else None,
-                case.id, expected_version,
+                case.id,
+                expected_version,
             ),
         )
         if cur.rowcount != 1:
@@ -180,7 +197,17 @@ class Ledger:
         cur.execute(
             self._insert_event,
             (
-                ev.case_id, ev.seq, self.moment(ev.at), ev.actor_id, ev.action, ev.step,
-                ev.from_state, ev.to_state, ev.note, ev.payload, ev.prev_hash, ev.hash,
+                ev.case_id,
+                ev.seq,
+                self.moment(ev.at),
+                ev.actor_id,
+                ev.action,
+                ev.step,
+                ev.from_state,
+                ev.to_state,
+                ev.note,
+                ev.payload,
+                ev.prev_hash,
+                ev.hash,
             ),
         )

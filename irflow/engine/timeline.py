@@ -140,18 +140,37 @@ def check_chain(
     for expected_seq, ev in enumerate(events, start=1):
         count += 1
         if ev.seq != expected_seq:
-            return ChainReport(case_id=case_id, events=count, ok=False, bad_seq=ev.seq,
-                               problem=f"event {expected_seq} is missing (found {ev.seq})")
+            return ChainReport(
+                case_id=case_id,
+                events=count,
+                ok=False,
+                bad_seq=ev.seq,
+                problem=f"event {expected_seq} is missing (found {ev.seq})",
+            )
         if ev.prev_hash != prev:
-            return ChainReport(case_id=case_id, events=count, ok=False, bad_seq=ev.seq,
-                               problem="its prev_hash is not the hash of the event before it")
+            return ChainReport(
+                case_id=case_id,
+                events=count,
+                ok=False,
+                bad_seq=ev.seq,
+                problem="its prev_hash is not the hash of the event before it",
+            )
         if recompute(ev) != ev.hash:
-            return ChainReport(case_id=case_id, events=count, ok=False, bad_seq=ev.seq,
-                               problem="its content does not match its hash (changed after it "
-                               "was written)")
+            return ChainReport(
+                case_id=case_id,
+                events=count,
+                ok=False,
+                bad_seq=ev.seq,
+                problem="its content does not match its hash (changed after it was written)",
+            )
         prev = ev.hash
     if count != last_seq or prev != last_hash:
-        return ChainReport(case_id=case_id, events=count, ok=False, bad_seq=count + 1,
-                           problem=f"the case row records {last_seq} events ending in "
-                           f"{last_hash[:12]}; the timeline has {count} (events removed?)")
+        return ChainReport(
+            case_id=case_id,
+            events=count,
+            ok=False,
+            bad_seq=count + 1,
+            problem=f"the case row records {last_seq} events ending in "
+            f"{last_hash[:12]}; the timeline has {count} (events removed?)",
+        )
     return ChainReport(case_id=case_id, events=count, ok=True)

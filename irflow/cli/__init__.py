@@ -1,0 +1,1 @@
+"""The ``irflow`` command line (typer). Heavy imports happen inside commands."""

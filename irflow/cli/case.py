@@ -1,0 +1,211 @@
+"""``irflow case``: open, advance, assign, show and list cases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from irflow.cli.common import (
+    AtOption,
+    DbOption,
+    JsonOption,
+    console,
+    jst,
+    moment,
+    open_engine,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from irflow.engine.core import Engine
+    from irflow.engine.views import CaseView
+
+app = typer.Typer(help="Open cases and move them through their flow.", no_args_is_help=True)
+
+AsOption = Annotated[
+    str,
+    typer.Option("--as", help="The acting organisation: its id, local government code or name."),
+]
+NoteOption = Annotated[
+    str | None, typer.Option("--note", help="A note kept on the timeline.", show_default=False)
+]
+ExpectOption = Annotated[
+    int | None,
+    typer.Option(
+        "--expect-version",
+        help="Refuse (exit 5) unless the case is still at this version.",
+        show_default=False,
+    ),
+]
+
+
+@app.command("open")
+def open_(
+    reporter: Annotated[
+        str, typer.Option("--reporter", help="The agency where the event happened.")
+    ],
+    title: Annotated[str, typer.Option("--title", help="A short summary of the event.")],
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Case kind, repeatable: system_failure (default), security_incident "
+            "(adds the report to NISC), personal_info_leak (adds the report to PPC), "
+            "mislink (runs the mislink flow).",
+            show_default=False,
+        ),
+    ] = None,
+    coordinator: Annotated[
+        str | None,
+        typer.Option(
+            "--coordinator",
+            help="Default: a municipality's prefecture, a prefecture's J-LIS, a national "
+            "agency's competent ministry.",
+            show_default=False,
+        ),
+    ] = None,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Open a case: the reporter detected an anomaly (異常事象) and starts the flow."""
+    engine = open_engine(db, writes=True)
+    done = engine.open_case(
+        reporter=reporter, title=title, kinds=kind or (), coordinator=coordinator, at=moment(at)
+    )
+    _show(engine, done.case_id, as_json)
+
+
+@app.command("advance")
+def advance(
+    case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
+    step: Annotated[str, typer.Argument(help="The step done (see `irflow case show CASE`).")],
+    actor: AsOption,
+    note: NoteOption = None,
+    declare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--declare",
+            help="Declare a flag of the flow on the way, repeatable. The reporter declares "
+            "beyond_own_capacity (自機関のみで対応可能な事象ではない): the coordinator's step "
+            "investigate_event (事象に係る調査及び確認) becomes required.",
+            show_default=False,
+        ),
+    ] = None,
+    at: AtOption = None,
+    expect_version: ExpectOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Record that the acting organisation has done STEP of CASE."""
+    engine = open_engine(db, writes=True)
+    engine.advance(
+        case_id, step, actor=actor, note=note, at=moment(at), expect_version=expect_version,
+        declare=declare or (),
+    )
+    _show(engine, case_id, as_json)
+
+
+@app.command("assign")
+def assign(
+    case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
+    coordinator: Annotated[
+        str,
+        typer.Option("--coordinator", help="The competent ministry or aggregation agency."),
+    ],
+    actor: AsOption,
+    note: NoteOption = None,
+    at: AtOption = None,
+    expect_version: ExpectOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Hand the coordinator's role to a competent ministry or aggregation agency.
+
+    Only the operator or the current coordinator may; the assignment is on the timeline.
+    """
+    engine = open_engine(db, writes=True)
+    engine.assign_coordinator(
+        case_id, coordinator=coordinator, actor=actor, note=note, at=moment(at),
+        expect_version=expect_version,
+    )
+    _show(engine, case_id, as_json)
+
+
+@app.command("show")
+def show(
+    case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """A case: its participants, every step's status, and its timeline."""
+    _show(open_engine(db), case_id, as_json)
+
+
+@app.command("list")
+def list_(
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="Only cases in this state (a phase, or closed).",
+                     show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The cases, oldest first."""
+    cases = open_engine(db).cases(state=state)
+    if as_json:
+        print_json([c.as_json() for c in cases])
+        return
+    from rich.table import Table
+
+    table = Table("case", "flow", "state", "version", "title", "reporter", "coordinator")
+    for c in cases:
+        table.add_row(str(c.id), c.flow, c.state, str(c.version), c.title, c.reporter.name,
+                      c.coordinator.name)
+    console().print(table)
+
+
+def _show(engine: Engine, case_id: int, as_json: bool) -> None:
+    view = engine.case(case_id)
+    if as_json:
+        print_json(view.as_json())
+    else:
+        render_case(view, engine)
+
+
+STATUS_MARK = {"done": "✔", "open": "▶", "waiting": "·"}
+
+
+def render_case(view: CaseView, engine: Engine) -> None:
+    """A case as plain aligned lines: ASCII columns first, Japanese text last."""
+    names = {o.id: o.name for o in engine.organisations().values()}
+    lines = [
+        f"case {view.id}: {view.title}",
+        f"  state {view.state} · version {view.version} · flow {view.flow} v{view.flow_version}"
+        f" · kinds {', '.join(view.kinds)}"
+        + (f" · flags {', '.join(view.flags)}" if view.flags else ""),
+        f"  reporter {view.reporter.name} · coordinator {view.coordinator.name} · "
+        f"operator {view.operator.name}",
+        "",
+        "steps (✔ done, ▶ open, · waiting)",
+    ]
+    phase = None
+    for s in view.steps:
+        if s.phase != phase:
+            phase = s.phase
+            lines.append(f"  [{phase}]")
+        optional = "" if s.required else "（任意）"
+        done = f"  — {names.get(s.done_by or '', s.done_by)} {jst(s.done_at)}" if s.done_by else ""
+        lines.append(f"    {STATUS_MARK[s.status]} {s.id:<27} {s.tier:<11} {s.title}{optional}"
+                     f"{done}")
+    lines += ["", "timeline (JST)"]
+    for e in view.timeline:
+        move = e.to_state if e.from_state in (None, e.to_state) else f"{e.from_state}→{e.to_state}"
+        what = f"{e.action} {e.step or ''}".strip()
+        actor = names.get(e.actor or "", "irflow")
+        note = f"  「{e.note}」" if e.note else ""
+        lines.append(f"  {e.seq:>3} {jst(e.at)}  {e.hash[:12]}  {what:<40} {move or '':<18} "
+                     f"{actor}{note}")
+    console().print("\n".join(lines), markup=False, soft_wrap=True)

@@ -1,0 +1,42 @@
+"""Entry point of the ``irflow`` command: assembles the sub-commands, maps errors.
+
+Every ``IrflowError`` ends the command with one line on stderr that names the
+problem and the fix, and a distinct exit code: 2 bad input, 3 not found,
+4 not allowed, 5 version conflict, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from irflow.cli import case, flow, org, top
+from irflow.errors import IrflowError
+
+app = typer.Typer(
+    name="irflow",
+    help="Incident-response workflows for the agencies of the My Number information "
+    "provision network: open a case, advance it tier by tier (reporter, coordinator, "
+    "operator), and prove its history untouched.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+top.register(app)
+app.add_typer(org.app, name="org")
+app.add_typer(flow.app, name="flow")
+app.add_typer(case.app, name="case")
+
+
+def main() -> None:
+    try:
+        app()
+    except IrflowError as exc:
+        sys.stderr.write(f"irflow: error: {exc.message}\n")
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

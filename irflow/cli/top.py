@@ -1,0 +1,78 @@
+"""Top-level commands: ``init``, ``demo`` and ``verify``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from irflow.cli.common import DbOption, JsonOption, console, open_engine, print_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("demo")(demo)
+    app.command("verify")(verify)
+
+
+def init(as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Create or upgrade the database schema and load the bundled directory.
+
+    Safe to run again: a second run changes nothing and says so.
+    """
+    engine = open_engine(db, writes=True)
+    report = engine.init()
+    if as_json:
+        print_json({"database": engine.url, "migrated": report.migrated,
+                    "organisations_added": report.organisations_added,
+                    "changed": report.changed})
+        return
+    if not report.changed:
+        console().print(f"{engine.url}: up to date; nothing changed", markup=False)
+        return
+    done = []
+    if report.migrated:
+        done.append("schema migrated to the newest version")
+    if report.organisations_added:
+        done.append(f"{report.organisations_added} organisations added")
+    console().print(f"{engine.url}: {'; '.join(done)}", markup=False)
+
+
+def verify(
+    case_id: Annotated[
+        int | None, typer.Argument(metavar="[CASE]", help="One case; default every case.")
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Recompute the timelines' hash chains; exit 1 if any chain is broken."""
+    reports = open_engine(db).verify(case_id)
+    if as_json:
+        print_json([r.as_json() for r in reports])
+    else:
+        out = console()
+        for r in reports:
+            if r.ok:
+                out.print(f"case {r.case_id}: ok, {r.events} events chained", markup=False)
+            else:
+                out.print(f"case {r.case_id}: BROKEN at event {r.bad_seq}: {r.problem}",
+                          markup=False)
+        if not reports:
+            out.print("no cases to verify")
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+def demo(
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the demo database and print its path.")
+    ] = False,
+) -> None:
+    """Run a whole sample case from detection to close and show its verified timeline.
+
+    三条市 (reporter) detects a failure, 新潟県 (coordinator) and the operator
+    (総務省個人番号企画室) take their steps, on a fresh SQLite file in a temporary folder.
+    """
+    from irflow.cli.demo import run_demo
+
+    run_demo(keep=keep)
