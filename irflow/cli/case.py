@@ -101,7 +101,12 @@ def advance(
     """Record that the acting organisation has done STEP of CASE."""
     engine = open_engine(db, writes=True)
     engine.advance(
-        case_id, step, actor=actor, note=note, at=moment(at), expect_version=expect_version,
+        case_id,
+        step,
+        actor=actor,
+        note=note,
+        at=moment(at),
+        expect_version=expect_version,
         declare=declare or (),
     )
     _show(engine, case_id, as_json)
@@ -127,10 +132,39 @@ def assign(
     """
     engine = open_engine(db, writes=True)
     engine.assign_coordinator(
-        case_id, coordinator=coordinator, actor=actor, note=note, at=moment(at),
+        case_id,
+        coordinator=coordinator,
+        actor=actor,
+        note=note,
+        at=moment(at),
         expect_version=expect_version,
     )
     _show(engine, case_id, as_json)
+
+
+@app.command("contacts")
+def contacts(
+    case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
+    actor: AsOption,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Whom the acting organisation must contact for its open steps, and how, now.
+
+    Each plan shown is recorded on the case's timeline (action contacts_shown).
+    """
+    from irflow.engine.routing import render_checklist
+
+    found = open_engine(db, writes=True).contacts(case_id, actor=actor, at=moment(at))
+    if as_json:
+        print_json([c.as_json() for c in found])
+        return
+    if not found:
+        console().print(f"case {case_id}: no open step of yours reports to anyone now")
+        return
+    blocks = [f"[{c.step}] " + render_checklist(c.plan, c.recipient.name) for c in found]
+    console().print("\n\n".join(blocks), markup=False)
 
 
 @app.command("show")
@@ -147,8 +181,9 @@ def show(
 def list_(
     state: Annotated[
         str | None,
-        typer.Option("--state", help="Only cases in this state (a phase, or closed).",
-                     show_default=False),
+        typer.Option(
+            "--state", help="Only cases in this state (a phase, or closed).", show_default=False
+        ),
     ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
@@ -162,8 +197,9 @@ def list_(
 
     table = Table("case", "flow", "state", "version", "title", "reporter", "coordinator")
     for c in cases:
-        table.add_row(str(c.id), c.flow, c.state, str(c.version), c.title, c.reporter.name,
-                      c.coordinator.name)
+        table.add_row(
+            str(c.id), c.flow, c.state, str(c.version), c.title, c.reporter.name, c.coordinator.name
+        )
     console().print(table)
 
 
@@ -198,14 +234,16 @@ def render_case(view: CaseView, engine: Engine) -> None:
             lines.append(f"  [{phase}]")
         optional = "" if s.required else "（任意）"
         done = f"  — {names.get(s.done_by or '', s.done_by)} {jst(s.done_at)}" if s.done_by else ""
-        lines.append(f"    {STATUS_MARK[s.status]} {s.id:<27} {s.tier:<11} {s.title}{optional}"
-                     f"{done}")
+        lines.append(
+            f"    {STATUS_MARK[s.status]} {s.id:<27} {s.tier:<11} {s.title}{optional}{done}"
+        )
     lines += ["", "timeline (JST)"]
     for e in view.timeline:
         move = e.to_state if e.from_state in (None, e.to_state) else f"{e.from_state}→{e.to_state}"
         what = f"{e.action} {e.step or ''}".strip()
         actor = names.get(e.actor or "", "irflow")
         note = f"  「{e.note}」" if e.note else ""
-        lines.append(f"  {e.seq:>3} {jst(e.at)}  {e.hash[:12]}  {what:<40} {move or '':<18} "
-                     f"{actor}{note}")
+        lines.append(
+            f"  {e.seq:>3} {jst(e.at)}  {e.hash[:12]}  {what:<40} {move or '':<18} {actor}{note}"
+        )
     console().print("\n".join(lines), markup=False, soft_wrap=True)

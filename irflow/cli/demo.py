@@ -49,13 +49,17 @@ def run_demo(*, keep: bool) -> None:
         flow = engine.flow_version("incident", case.event.payload["flow_version"])
         for step, note in STORY:
             at += timedelta(minutes=20)
-            engine.advance(case.case_id, step, actor=actors[flow.steps[step].tier], note=note,
-                           at=at)
+            engine.advance(
+                case.case_id, step, actor=actors[flow.steps[step].tier], note=note, at=at
+            )
         render_case(engine.case(case.case_id), engine)
         (report,) = engine.verify(case.case_id)
         verdict = "verified" if report.ok else f"BROKEN at event {report.bad_seq}"
-        out.print(f"hash chain: {report.events} events, {verdict}; replayed state: "
-                  f"{engine.replay(case.case_id)}", markup=False)
+        out.print(
+            f"hash chain: {report.events} events, {verdict}; replayed state: "
+            f"{engine.replay(case.case_id)}",
+            markup=False,
+        )
         engine.close()
         if keep:
             out.print(f"demo database kept: {folder / 'demo.db'}", markup=False)

@@ -19,18 +19,25 @@ app = typer.Typer(help="List, show and check flow files.", no_args_is_help=True)
 def list_(as_json: JsonOption = False, db: DbOption = None) -> None:
     """The flows cases run under, with their current version."""
     flows = open_engine(db).flows()
-    rows = [
-        {"name": f.name, "title": f.title, "version": v, "kinds": list(f.spec.kinds),
-         "selected_by": f.spec.selected_by}
-        for f, v in flows.values()
-    ]
     if as_json:
-        print_json(rows)
+        print_json(
+            [
+                {
+                    "name": f.name,
+                    "title": f.title,
+                    "version": v,
+                    "kinds": list(f.spec.kinds),
+                    "selected_by": f.spec.selected_by,
+                }
+                for f, v in flows.values()
+            ]
+        )
         return
-    for r in rows:
-        by = f"(kind {r['selected_by']})" if r["selected_by"] else "(default)"
-        console().print(f"{r['name']} v{r['version']}  {r['title']}  {by}  "
-                        f"kinds: {', '.join(r['kinds'])}")
+    for f, v in flows.values():
+        by = f"(kind {f.spec.selected_by})" if f.spec.selected_by else "(default)"
+        console().print(
+            f"{f.name} v{v}  {f.title}  {by}  kinds: {', '.join(f.spec.kinds)}", markup=False
+        )
 
 
 def _load(name_or_path: str) -> Flow:
@@ -101,5 +108,8 @@ def check(
     if as_json:
         print_json({"file": str(file), "ok": True, "name": flow.name, "steps": len(flow.steps)})
     else:
-        console().print(f"{file}: ok, flow {flow.name!r} with {len(flow.spec.phases)} phases "
-                        f"and {len(flow.steps)} steps", markup=False)
+        console().print(
+            f"{file}: ok, flow {flow.name!r} with {len(flow.spec.phases)} phases "
+            f"and {len(flow.steps)} steps",
+            markup=False,
+        )

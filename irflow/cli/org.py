@@ -26,8 +26,13 @@ def search(
     if as_json:
         print_json(
             [
-                {"id": o.id, "name": o.name, "tier": o.tier.value, "code": o.code,
-                 "prefecture": o.prefecture}
+                {
+                    "id": o.id,
+                    "name": o.name,
+                    "tier": o.tier.value,
+                    "code": o.code,
+                    "prefecture": o.prefecture,
+                }
                 for o in found
             ]
         )
@@ -39,8 +44,15 @@ def search(
 
     table = Table("id", "name", "type", "tier", "code", "prefecture", "daytime phone")
     for o in found:
-        table.add_row(o.id, o.name, o.type.value, o.tier.value, o.code or "", o.prefecture or "",
-                      o.daytime_phone or "")
+        table.add_row(
+            o.id,
+            o.name,
+            o.type.value,
+            o.tier.value,
+            o.code or "",
+            o.prefecture or "",
+            o.daytime_phone or "",
+        )
     console().print(table)
 
 

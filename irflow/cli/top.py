@@ -6,13 +6,22 @@ from typing import Annotated
 
 import typer
 
-from irflow.cli.common import DbOption, JsonOption, console, open_engine, print_json
+from irflow.cli.common import (
+    AtOption,
+    DbOption,
+    JsonOption,
+    console,
+    moment,
+    open_engine,
+    print_json,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("demo")(demo)
     app.command("verify")(verify)
+    app.command("route")(route)
 
 
 def init(as_json: JsonOption = False, db: DbOption = None) -> None:
@@ -23,9 +32,14 @@ def init(as_json: JsonOption = False, db: DbOption = None) -> None:
     engine = open_engine(db, writes=True)
     report = engine.init()
     if as_json:
-        print_json({"database": engine.url, "migrated": report.migrated,
-                    "organisations_added": report.organisations_added,
-                    "changed": report.changed})
+        print_json(
+            {
+                "database": engine.url,
+                "migrated": report.migrated,
+                "organisations_added": report.organisations_added,
+                "changed": report.changed,
+            }
+        )
         return
     if not report.changed:
         console().print(f"{engine.url}: up to date; nothing changed", markup=False)
@@ -55,8 +69,9 @@ def verify(
             if r.ok:
                 out.print(f"case {r.case_id}: ok, {r.events} events chained", markup=False)
             else:
-                out.print(f"case {r.case_id}: BROKEN at event {r.bad_seq}: {r.problem}",
-                          markup=False)
+                out.print(
+                    f"case {r.case_id}: BROKEN at event {r.bad_seq}: {r.problem}", markup=False
+                )
         if not reports:
             out.print("no cases to verify")
     if not all(r.ok for r in reports):
@@ -76,3 +91,32 @@ def demo(
     from irflow.cli.demo import run_demo
 
     run_demo(keep=keep)
+
+
+def route(
+    sender: Annotated[str, typer.Option("--from", help="Who must make contact (id, code, name).")],
+    recipient: Annotated[
+        str, typer.Option("--to", help="Whom to reach: an organisation, or `operator`.")
+    ],
+    situation: Annotated[
+        str, typer.Option("--situation", help="incident (異常事象発生時) or normal (通常時).")
+    ] = "incident",
+    at: AtOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Who to phone, on which number, and what to post: the seed's 連絡方法 for a moment.
+
+    The answer depends on whether the moment (Japan time) falls on a working day of
+    the administrative calendar, inside the daytime window (09:30-17:00) and inside
+    the operator's fallback line hours (08:00-21:00).
+    """
+    from irflow.engine.routing import render_checklist
+
+    engine = open_engine(db)
+    plan = engine.route(sender, recipient, situation, moment(at))
+    if as_json:
+        print_json(plan.to_json())
+        return
+    to = "運営主体" if recipient.strip() == "operator" else engine.organisation(recipient).name
+    console().print(render_checklist(plan, to), markup=False)

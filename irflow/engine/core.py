@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from irflow.clock import Clock, SystemClock, as_aware
 from irflow.engine import database
@@ -42,7 +42,9 @@ from irflow.engine.flow import (
     bundled_flow,
     parse_flow,
 )
+from irflow.engine.calendar import AdminCalendar
 from irflow.engine.ledger import CaseRecord, EventRecord, Ledger
+from irflow.engine.routing import ContactPlan, RoutingRules, bundled_routing, plan_contact
 from irflow.engine.tables import CaseRow, EventRow, FlowVersionRow, OrganisationRow
 from irflow.engine.timeline import (
     GENESIS,
@@ -52,7 +54,7 @@ from irflow.engine.timeline import (
     dump_payload,
     event_hash,
 )
-from irflow.engine.views import CaseSummary, CaseView, StepView
+from irflow.engine.views import CaseContact, CaseSummary, CaseView, StepView
 from irflow.errors import (
     AmbiguousName,
     Conflict,
@@ -119,7 +121,7 @@ class Engine:
         migrated = database.migrate(self.sa)
         self._schema_checked = True
         with Session(self.sa) as session:
-            present = set(session.exec(select(OrganisationRow.id)).scalars())  # type: ignore[call-overload]
+            present = set(session.exec(select(OrganisationRow.id)).all())
             added = [o for o in load_bundled() if o.id not in present]
             for org in added:
                 session.add(_org_row(org))
@@ -157,7 +159,7 @@ class Engine:
         if self._orgs is None:
             self._ready()
             with Session(self.sa) as session:
-                rows = session.exec(select(OrganisationRow)).scalars()  # type: ignore[call-overload]
+                rows = session.exec(select(OrganisationRow)).all()
                 self._orgs = {r.id: _org_from_row(r) for r in rows}
         return self._orgs
 
@@ -243,17 +245,17 @@ class Engine:
         """The version number of this flow text; a text not seen before is a new version."""
         with Session(self.sa) as session:
             found = session.exec(
-                select(FlowVersionRow.version).where(  # type: ignore[call-overload]
-                    FlowVersionRow.name == flow.name, FlowVersionRow.digest == flow.digest
+                select(FlowVersionRow.version).where(
+                    col(FlowVersionRow.name) == flow.name, col(FlowVersionRow.digest) == flow.digest
                 )
-            ).scalar()
+            ).first()
             if found is not None:
                 return int(found)
             latest = session.exec(
-                select(func.max(FlowVersionRow.version)).where(  # type: ignore[call-overload]
-                    FlowVersionRow.name == flow.name
+                select(func.max(FlowVersionRow.version)).where(
+                    col(FlowVersionRow.name) == flow.name
                 )
-            ).scalar()
+            ).first()
             version = int(latest or 0) + 1
             session.add(
                 FlowVersionRow(
@@ -678,16 +680,97 @@ class Engine:
             digest,
         )
 
+    # ------------------------------------------------------------------ contact routing
+
+    @cached_property
+    def routing(self) -> tuple[RoutingRules, AdminCalendar]:
+        """The bundled routing rules and their administrative calendar."""
+        rules = bundled_routing()
+        return rules, rules.calendar()
+
+    def route(
+        self, sender: str, recipient: str, situation: str, at: datetime | None = None
+    ) -> ContactPlan:
+        """How ``sender`` reaches ``recipient`` (or ``"operator"``) about ``situation`` now."""
+        rules, calendar = self.routing
+        if situation not in ("incident", "normal"):
+            raise InvalidInput(f"situation {situation!r} is unknown; use incident or normal")
+        src = self.organisation(sender)
+        dst = self.operator() if recipient.strip() == "operator" else self.organisation(recipient)
+        return plan_contact(rules, calendar, src, dst, situation, self.now(at))
+
+    def contacts(
+        self, case_id: int, *, actor: str, at: datetime | None = None
+    ) -> list[CaseContact]:
+        """The contact plans the actor's open steps call for; recorded on the timeline.
+
+        Each open step of the actor's tier that reports to someone (``reports_to`` in
+        the flow file) gives one plan per recipient. The plans shown are appended to
+        the case's timeline as a ``contacts_shown`` event, so the record says what the
+        person was told to do and when.
+        """
+        moment = self.now(at)
+        rules, calendar = self.routing
+        with self.ledger.connection() as conn:
+            case = self._load(conn, case_id)
+            flow = self.flow_version(case.flow, case.flow_version)
+            org = self._actor(case, actor)
+            roles = self._roles(case, org)
+            facts = CaseFacts(
+                kinds=_split(case.kinds), flags=_split(case.flags), done=json.loads(case.steps_done)
+            )
+            participants = {
+                "reporter": case.reporter_id,
+                "coordinator": case.coordinator_id,
+                "operator": case.operator_id,
+            }
+            found: list[CaseContact] = []
+            for step in flow.steps.values():
+                if step.tier not in roles or not step.reports_to:
+                    continue
+                if not flow.present(step, facts) or flow.status(step, case.state, facts) != "open":
+                    continue
+                for target in step.reports_to:
+                    to_id = target[4:] if target.startswith("org:") else participants[target]
+                    recipient = self.organisation(to_id)
+                    plan = plan_contact(
+                        rules, calendar, org, recipient, flow.spec.situation, moment
+                    )
+                    found.append(CaseContact(step=step.id, recipient=recipient, plan=plan))
+            if not found:
+                return found
+            payload = {"plans": [c.as_json() for c in found]}
+            expected = case.version
+            case.version += 1
+            event = self._event(
+                case.id,
+                case.last_seq + 1,
+                case.last_hash,
+                moment,
+                org.id,
+                "contacts_shown",
+                None,
+                case.state,
+                case.state,
+                None,
+                payload,
+            )
+            case.last_seq, case.last_hash = event.seq, event.hash
+            if not self.ledger.apply(
+                conn, case, expected_version=expected, closed_at=None, event=event
+            ):
+                raise self._conflict(case_id, expected)
+        self.log.info("contacts.shown", case_id=case_id, actor=org.id, plans=len(found))
+        return found
+
     # ------------------------------------------------------------------ queries
 
     def timeline(self, case_id: int) -> list[Event]:
         self._ready()
         with Session(self.sa) as session:
             rows = session.exec(
-                select(EventRow)
-                .where(EventRow.case_id == case_id)  # type: ignore[call-overload]
-                .order_by(EventRow.seq)  # type: ignore[arg-type]
-            ).scalars()
+                select(EventRow).where(col(EventRow.case_id) == case_id).order_by(col(EventRow.seq))
+            ).all()
             return [_event_from_row(r) for r in rows]
 
     def _case_row(self, case_id: int) -> CaseRow:
@@ -739,12 +822,12 @@ class Engine:
 
     def cases(self, *, state: str | None = None) -> list[CaseSummary]:
         self._ready()
-        query = select(CaseRow).order_by(CaseRow.id)  # type: ignore[arg-type]
+        query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
-            query = query.where(CaseRow.state == state)  # type: ignore[arg-type]
+            query = query.where(col(CaseRow.state) == state)
         orgs = self.organisations()
         with Session(self.sa) as session:
-            rows = list(session.exec(query).scalars())  # type: ignore[call-overload]
+            rows = list(session.exec(query).all())
         return [
             CaseSummary(
                 id=r.id,
@@ -761,7 +844,7 @@ class Engine:
     def verify(self, case_id: int | None = None) -> list[ChainReport]:
         """Recompute the hash chain of one case, or of every case."""
         self._ready()
-        ids = [case_id] if case_id is not None else [c.id for c in self.cases()]
+        ids = [case_id] if case_id is not None else [c.id for c in self.cases() if c.id is not None]
         reports = []
         for cid in ids:
             row = self._case_row(cid)
@@ -794,7 +877,7 @@ def _split(text: str) -> frozenset[str]:
 
 
 def _org_row(org: Organisation) -> OrganisationRow:
-    return OrganisationRow(**org.as_dict())
+    return OrganisationRow.model_validate(org.as_dict())
 
 
 def _org_from_row(row: OrganisationRow) -> Organisation:

@@ -53,6 +53,8 @@ class StepSpec(_Strict):
     required_if: str | None = None
     only_if: str | None = None
     early: bool = False
+    reports_to: tuple[str, ...] = ()
+    """Whom the step's report reaches: participant tiers, or ``org:<id>`` (PPC, NISC)."""
     why: str | None = None
     """Why the step sits where it does, where the seed leaves the order open."""
 
@@ -75,6 +77,8 @@ class FlowSpec(_Strict):
     default_kind: str
     selected_by: str | None = None
     """A case with this kind runs under this flow; a flow without it is the default."""
+    situation: Literal["incident", "normal"] = "incident"
+    """The contact-routing situation of this flow's reports (irflow route)."""
     flags: dict[str, FlagSpec] = Field(default_factory=dict)
     phases: tuple[PhaseSpec, ...] = Field(min_length=1)
     note: str | None = None
@@ -133,6 +137,7 @@ class Step:
     only_if: Guard | None
     only_if_name: str | None
     early: bool
+    reports_to: tuple[str, ...]
     why: str | None
 
 
@@ -176,6 +181,7 @@ class Flow:
                     only_if=_compile_guard(s.only_if) if s.only_if else None,
                     only_if_name=s.only_if,
                     early=s.early,
+                    reports_to=s.reports_to,
                     why=s.why,
                 )
         self.phase_steps: dict[str, tuple[Step, ...]] = {
@@ -386,15 +392,21 @@ def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
             fail(f"phase {phase.id!r} has no steps; give it a step or remove it", ("phases", pi))
         for si, step in enumerate(phase.steps):
             if step.id in where:
-                fail(f"step id {step.id!r} is used twice; step ids must be unique",
-                     ("phases", pi, "steps", si, "id"))
+                fail(
+                    f"step id {step.id!r} is used twice; step ids must be unique",
+                    ("phases", pi, "steps", si, "id"),
+                )
             where[step.id] = (pi, si)
     if spec.default_kind not in spec.kinds:
-        fail(f"default_kind {spec.default_kind!r} is not one of kinds {list(spec.kinds)}",
-             ("default_kind",))
+        fail(
+            f"default_kind {spec.default_kind!r} is not one of kinds {list(spec.kinds)}",
+            ("default_kind",),
+        )
     if spec.selected_by is not None and spec.selected_by not in spec.kinds:
-        fail(f"selected_by {spec.selected_by!r} is not one of kinds {list(spec.kinds)}",
-             ("selected_by",))
+        fail(
+            f"selected_by {spec.selected_by!r} is not one of kinds {list(spec.kinds)}",
+            ("selected_by",),
+        )
 
     def check_guard(name: str | None, loc: tuple[Any, ...]) -> None:
         if name is None:
@@ -403,8 +415,11 @@ def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
         if not sep or family not in GUARD_FAMILIES:
             fail(f"condition {name!r} is unknown; write kind:<kind> or flag:<flag>", loc)
         if family == "kind" and arg not in spec.kinds:
-            fail(f"condition {name!r} names a kind the flow does not have; "
-                 f"kinds are {list(spec.kinds)}", loc)
+            fail(
+                f"condition {name!r} names a kind the flow does not have; "
+                f"kinds are {list(spec.kinds)}",
+                loc,
+            )
         if family == "flag" and arg not in spec.flags:
             fail(f"condition {name!r} names an undeclared flag; declare it under flags:", loc)
 
@@ -414,10 +429,20 @@ def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
         base = ("phases", pi, "steps", si)
         check_guard(step.required_if, (*base, "required_if"))
         check_guard(step.only_if, (*base, "only_if"))
+        for ti, target in enumerate(step.reports_to):
+            if target not in TIERS and not (target.startswith("org:") and len(target) > 4):
+                fail(
+                    f"step {step_id!r} reports to {target!r}; write a tier "
+                    f"({', '.join(TIERS)}) or org:<organisation id>",
+                    (*base, "reports_to", ti),
+                )
         for ri, dep in enumerate(step.requires):
             if dep not in steps:
-                fail(f"step {step_id!r} waits for {dep!r}, which no phase declares; "
-                     f"declare it or remove it from requires", (*base, "requires", ri))
+                fail(
+                    f"step {step_id!r} waits for {dep!r}, which no phase declares; "
+                    f"declare it or remove it from requires",
+                    (*base, "requires", ri),
+                )
 
     # When can each step be done at the earliest? A cycle means never.
     earliest: dict[str, int] = {}
@@ -428,8 +453,10 @@ def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
             return earliest[step_id]
         if step_id in visiting:
             pi, si = where[step_id]
-            fail(f"steps wait for each other in a cycle through {step_id!r}; break the cycle",
-                 ("phases", pi, "steps", si, "requires"))
+            fail(
+                f"steps wait for each other in a cycle through {step_id!r}; break the cycle",
+                ("phases", pi, "steps", si, "requires"),
+            )
         visiting.add(step_id)
         step = steps[step_id]
         own = 0 if step.early else where[step_id][0]

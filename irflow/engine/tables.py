@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Index, Text, TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
+__all__ = ["CaseRow", "EventRow", "FlowVersionRow", "OrganisationRow", "SQLModel", "UTCDateTime"]
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware moment stored as UTC on every backend."""
@@ -31,9 +33,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, str):  # raw SQL on SQLite hands back text
             value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        moment: datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
 
 
 def _moment(nullable: bool = False) -> Any:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from irflow.engine.directory import Organisation
+from irflow.engine.routing import ContactPlan
 from irflow.engine.timeline import Event
 
 
@@ -93,3 +94,15 @@ class CaseSummary:
             "reporter": self.reporter.as_ref(),
             "coordinator": self.coordinator.as_ref(),
         }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CaseContact:
+    """One contact an open step calls for: whom to reach, and the plan to reach them."""
+
+    step: str
+    recipient: Organisation
+    plan: ContactPlan
+
+    def as_json(self) -> dict[str, Any]:
+        return {"step": self.step, "to": self.recipient.as_ref(), "plan": self.plan.to_json()}
