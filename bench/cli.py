@@ -42,7 +42,9 @@ def main() -> None:
         subprocess.run([*irflow, "init"], env=env, check=True, capture_output=True)
         subprocess.run(
             [*irflow, "case", "open", "--reporter", "sanjo", "--title", "サンプル"],
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         bare = wall([py, "-c", "pass"], env, args.repeat)
         sqlmodel = wall([py, "-c", "import sqlmodel"], env, args.repeat)
@@ -52,8 +54,10 @@ def main() -> None:
     print(f"python -c pass           {bare * 1000:7.1f} ms  (floor)")
     print(f"python -c import sqlmodel {sqlmodel * 1000:6.1f} ms  (floor for case show)")
     print(f"irflow --help            {help_ * 1000:7.1f} ms  {help_ / bare:5.1f}x bare (aim < 10x)")
-    print(f"irflow case show 1       {show * 1000:7.1f} ms  "
-          f"{show / sqlmodel:5.2f}x sqlmodel (aim < 1.3x)")
+    print(
+        f"irflow case show 1       {show * 1000:7.1f} ms  "
+        f"{show / sqlmodel:5.2f}x sqlmodel (aim < 1.3x)"
+    )
     print(f"ratio: {show / sqlmodel:.2f}")
 
 

@@ -68,7 +68,9 @@ def mask_personal_data(
     return event_dict
 
 
-def configure(*, level: str = "WARNING", json: bool | None = None, stream: TextIO | None = None) -> None:
+def configure(
+    *, level: str = "WARNING", json: bool | None = None, stream: TextIO | None = None
+) -> None:
     """Set up structlog (and the stdlib loggers of dependencies) with masking."""
     stream = stream or sys.stderr
     use_json = (not stream.isatty()) if json is None else json

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from irflow.clock import Clock, SystemClock, as_aware
 from irflow.engine import database
+from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import (
     COORDINATOR_TYPES,
     Organisation,
@@ -42,7 +43,6 @@ from irflow.engine.flow import (
     bundled_flow,
     parse_flow,
 )
-from irflow.engine.calendar import AdminCalendar
 from irflow.engine.ledger import CaseRecord, EventRecord, Ledger
 from irflow.engine.routing import ContactPlan, RoutingRules, bundled_routing, plan_contact
 from irflow.engine.tables import CaseRow, EventRow, FlowVersionRow, OrganisationRow
