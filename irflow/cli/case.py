@@ -25,15 +25,21 @@ app = typer.Typer(help="Open cases and move them through their flow.", no_args_i
 
 AsOption = Annotated[
     str,
-    typer.Option("--as", help="The acting organisation: its id, local government code or name."),
+    typer.Option(
+        "--as",
+        metavar="ORG",
+        help="The acting organisation: its id, local government code or name.",
+    ),
 ]
 NoteOption = Annotated[
-    str | None, typer.Option("--note", help="A note kept on the timeline.", show_default=False)
+    str | None,
+    typer.Option("--note", metavar="TEXT", help="A note kept on the timeline.", show_default=False),
 ]
 ExpectOption = Annotated[
     int | None,
     typer.Option(
         "--expect-version",
+        metavar="N",
         help="Refuse (exit 5) unless the case is still at this version.",
         show_default=False,
     ),
@@ -43,13 +49,16 @@ ExpectOption = Annotated[
 @app.command("open")
 def open_(
     reporter: Annotated[
-        str, typer.Option("--reporter", help="The agency where the event happened.")
+        str, typer.Option("--reporter", metavar="ORG", help="The agency where the event happened.")
     ],
-    title: Annotated[str, typer.Option("--title", help="A short summary of the event.")],
+    title: Annotated[
+        str, typer.Option("--title", metavar="TEXT", help="A short summary of the event.")
+    ],
     kind: Annotated[
         list[str] | None,
         typer.Option(
             "--kind",
+            metavar="KIND",
             help="Case kind, repeatable: system_failure (default), security_incident "
             "(adds the report to NISC), personal_info_leak (adds the report to PPC), "
             "mislink (runs the mislink flow).",
@@ -60,6 +69,7 @@ def open_(
         str | None,
         typer.Option(
             "--coordinator",
+            metavar="ORG",
             help="Default: a municipality's prefecture, a prefecture's J-LIS, a national "
             "agency's competent ministry.",
             show_default=False,
@@ -80,13 +90,16 @@ def open_(
 @app.command("advance")
 def advance(
     case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
-    step: Annotated[str, typer.Argument(help="The step done (see `irflow case show CASE`).")],
+    step: Annotated[
+        str, typer.Argument(metavar="STEP", help="The step done (see `irflow case show CASE`).")
+    ],
     actor: AsOption,
     note: NoteOption = None,
     declare: Annotated[
         list[str] | None,
         typer.Option(
             "--declare",
+            metavar="FLAG",
             help="Declare a flag of the flow on the way, repeatable. The reporter declares "
             "beyond_own_capacity (自機関のみで対応可能な事象ではない): the coordinator's step "
             "investigate_event (事象に係る調査及び確認) becomes required.",
@@ -117,7 +130,9 @@ def assign(
     case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
     coordinator: Annotated[
         str,
-        typer.Option("--coordinator", help="The competent ministry or aggregation agency."),
+        typer.Option(
+            "--coordinator", metavar="ORG", help="The competent ministry or aggregation agency."
+        ),
     ],
     actor: AsOption,
     note: NoteOption = None,

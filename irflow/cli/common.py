@@ -21,6 +21,7 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="IRFLOW_DB",
+        metavar="URL",
         help="Database URL: sqlite:///FILE (default sqlite:///irflow.db) or "
         "postgresql://USER@HOST/DB. Also read from $IRFLOW_DB.",
         show_default=False,
@@ -33,6 +34,7 @@ AtOption = Annotated[
     str | None,
     typer.Option(
         "--at",
+        metavar="MOMENT",
         help="The moment of the command, ISO 8601 (e.g. 2026-12-01T10:30; without an "
         "offset it is Japan time). Default: now.",
         show_default=False,

@@ -50,7 +50,9 @@ def _load(name_or_path: str) -> Flow:
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="A bundled flow's name, or a flow file's path.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="A bundled flow's name, or a flow file's path.")
+    ],
     format: Annotated[
         Literal["text", "mermaid", "json"], typer.Option("--format", help="How to print it.")
     ] = "text",
@@ -98,7 +100,7 @@ def _version(flow: Flow, db: str | None) -> int | None:
 
 @app.command("check")
 def check(
-    file: Annotated[Path, typer.Argument(help="The flow file to check.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The flow file to check.")],
     as_json: JsonOption = False,
 ) -> None:
     """Validate a flow file: schema, conditions, and that every state reaches closed."""

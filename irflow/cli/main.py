@@ -19,6 +19,17 @@ app = typer.Typer(
     help="Incident-response workflows for the agencies of the My Number information "
     "provision network: open a case, advance it tier by tier (reporter, coordinator, "
     "operator), and prove its history untouched.",
+    epilog="""\b
+A case from detection to close:
+  irflow init
+  irflow case open --reporter 三条市 --title "副本登録の障害"
+  irflow case show 1
+  irflow case advance 1 detect_anomaly --as 三条市
+  irflow case contacts 1 --as 三条市
+  irflow route --from 三条市 --to operator --situation incident
+  irflow verify
+Exit codes: 0 ok, 1 failure (or a broken chain), 2 bad input,
+3 not found, 4 not allowed, 5 version conflict.""",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -14,7 +14,9 @@ app = typer.Typer(help="Search and load the organisation directory.", no_args_is
 
 @app.command("search")
 def search(
-    text: Annotated[str, typer.Argument(help="Name, id or local government code to find.")],
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help="Name, id or local government code to find.")
+    ],
     exact: Annotated[
         bool, typer.Option("--exact", help="Match names that equal TEXT (default: start with).")
     ] = False,
@@ -58,7 +60,9 @@ def search(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A UTF-8 CSV with the directory's columns.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A UTF-8 CSV with the directory's columns.")
+    ],
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:

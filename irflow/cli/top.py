@@ -94,12 +94,18 @@ def demo(
 
 
 def route(
-    sender: Annotated[str, typer.Option("--from", help="Who must make contact (id, code, name).")],
+    sender: Annotated[
+        str, typer.Option("--from", metavar="ORG", help="Who must make contact (id, code, name).")
+    ],
     recipient: Annotated[
-        str, typer.Option("--to", help="Whom to reach: an organisation, or `operator`.")
+        str,
+        typer.Option("--to", metavar="ORG", help="Whom to reach: an organisation, or `operator`."),
     ],
     situation: Annotated[
-        str, typer.Option("--situation", help="incident (異常事象発生時) or normal (通常時).")
+        str,
+        typer.Option(
+            "--situation", metavar="SITUATION", help="incident (異常事象発生時) or normal (通常時)."
+        ),
     ] = "incident",
     at: AtOption = None,
     as_json: JsonOption = False,
