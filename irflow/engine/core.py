@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from irflow.clock import Clock, SystemClock, as_aware
-from irflow.engine import database
+from irflow.engine import database, escalation
 from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import (
     COORDINATOR_TYPES,
@@ -33,6 +33,8 @@ from irflow.engine.directory import (
     match,
     read_csv_file,
 )
+from irflow.engine.effects import SITE, Notices, deadlines_for, open_steps
+from irflow.engine.escalation import Fired
 from irflow.engine.flow import (
     BUNDLED,
     CLOSED,
@@ -43,9 +45,18 @@ from irflow.engine.flow import (
     bundled_flow,
     parse_flow,
 )
-from irflow.engine.ledger import CaseRecord, EventRecord, Ledger
+from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
+from irflow.engine.outbox import Dispatcher, DrainReport, requeue
 from irflow.engine.routing import ContactPlan, RoutingRules, bundled_routing, plan_contact
-from irflow.engine.tables import CaseRow, EventRow, FlowVersionRow, OrganisationRow
+from irflow.engine.tables import (
+    CaseRow,
+    DeadlineRow,
+    EventRow,
+    FlowVersionRow,
+    OrganisationRow,
+    OutboxRow,
+    SitePostRow,
+)
 from irflow.engine.timeline import (
     GENESIS,
     ChainReport,
@@ -63,6 +74,7 @@ from irflow.errors import (
     NotFound,
     StepNotOpen,
 )
+from irflow.notifiers.base import Notifier
 
 ROLES = ("reporter", "coordinator", "operator")
 
@@ -94,7 +106,8 @@ class Engine:
 
     ``url`` is a SQLAlchemy URL (``sqlite:///irflow.db`` by default, or
     ``$IRFLOW_DB``); ``clock`` is where the engine reads time; ``flows`` replaces the
-    bundled flows (e.g. with a flow of your own under test).
+    bundled flows (e.g. with a flow of your own under test); ``notifiers`` are the
+    channels notifications go out by, besides the information sharing site.
     """
 
     def __init__(
@@ -103,12 +116,14 @@ class Engine:
         *,
         clock: Clock | None = None,
         flows: Sequence[Flow] | None = None,
+        notifiers: Sequence[Notifier] = (),
     ) -> None:
         self.sa = database.make_engine(url)
         self.url = self.sa.url.render_as_string(hide_password=True)
         self.clock: Clock = clock or SystemClock()
         self.ledger = Ledger(self.sa)
         self._given_flows = list(flows) if flows is not None else None
+        self.notifiers = list(notifiers)
         self._current: dict[str, tuple[Flow, int]] | None = None
         self._versions: dict[tuple[str, int], Flow] = {}
         self._orgs: dict[str, Organisation] | None = None
@@ -362,8 +377,13 @@ class Engine:
                 case_id, 1, GENESIS, moment, rep.id, "opened", None, None, state, None, payload
             )
 
+        opened = sorted(open_steps(flow, state, CaseFacts(kinds=case_kinds, flags=frozenset())))
+
+        def effects(case_id: int, _event: EventRecord) -> Effects:
+            return Effects(deadlines=deadlines_for(flow, case_id, opened, moment, self.calendar))
+
         with self.ledger.connection() as conn:
-            case_id = self.ledger.open(conn, record, moment, first_event)
+            case_id = self.ledger.open(conn, record, moment, first_event, effects)
         self.log.info("case.opened", case_id=case_id, actor=rep.id, flow=flow.name)
         return Advanced(case_id=case_id, state=state, version=1, event=self.timeline(case_id)[-1])
 
@@ -416,6 +436,11 @@ class Engine:
             facts = CaseFacts(kinds=frozenset(case.kinds.split(",")), flags=flags, done=done)
             self._check_open(case, flow, spec, facts)
             self._check_flag_timing(case, flow, facts, declare)
+            was_open = open_steps(
+                flow,
+                case.state,
+                CaseFacts(kinds=facts.kinds, flags=_split(case.flags), done=dict(done)),
+            )
             model = CaseModel(case.state, facts)
             flow.machine.events[f"do_{step}"].trigger(model)
             done[step] = [org.id, moment.isoformat()]
@@ -445,8 +470,21 @@ class Engine:
             )
             case.last_seq, case.last_hash = event.seq, event.hash
             closed_at = moment if case.state == CLOSED else None
+            opened = sorted(open_steps(flow, case.state, facts) - was_open)
+            effects = Effects(
+                clear_steps=[step],
+                deadlines=deadlines_for(flow, case.id, opened, moment, self.calendar),
+                outbox=self.notices.for_step(
+                    flow, case, spec, event_seq=event.seq, at=moment, note=note, actor=org.id
+                ),
+            )
             if not self.ledger.apply(
-                conn, case, expected_version=expected, closed_at=closed_at, event=event
+                conn,
+                case,
+                expected_version=expected,
+                closed_at=closed_at,
+                event=event,
+                effects=effects,
             ):
                 raise self._conflict(case_id, expected)
         self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
@@ -481,6 +519,11 @@ class Engine:
                 raise InvalidInput(
                     f"{new.name} is a {new.type.value}; a case's coordinator can be assigned "
                     "to a competent ministry (所管府省) or an aggregation agency (集約機関)"
+                )
+            if new.id == case.reporter_id:
+                raise InvalidInput(
+                    f"{new.name} is the reporter of case {case_id} and cannot coordinate its "
+                    "own case; name another competent ministry or aggregation agency"
                 )
             if case.state == CLOSED:
                 raise InvalidInput(f"case {case_id} is closed; its coordinator stays as it was")
@@ -680,6 +723,80 @@ class Engine:
             digest,
         )
 
+    # ------------------------------------------------------------------ escalation
+
+    def sweep(self, at: datetime | None = None, *, limit: int | None = None) -> list[Fired]:
+        """Fire every escalation rung due by ``at`` (default now), once each, in order."""
+        self._ready()
+        self.flows()
+        return escalation.sweep(self, self.now(at), limit=limit)
+
+    def next_deadline(self) -> datetime | None:
+        """When the next unfired rung falls due, if any."""
+        self._ready()
+        with Session(self.sa) as session:
+            found = session.exec(
+                select(func.min(DeadlineRow.due_at)).where(col(DeadlineRow.fired_at).is_(None))
+            ).first()
+        return self.ledger.read_moment(found) if found is not None else None
+
+    # ------------------------------------------------------------------ outbox and site
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.sa, self.notifiers, self.organisations())
+
+    def drain(self, at: datetime | None = None, *, limit: int = 200) -> DrainReport:
+        """Send the queued notifications that are due; retry or bury the failures."""
+        self._ready()
+        return self.dispatcher.drain(self.now(at), limit=limit)
+
+    def outbox(self, *, status: str | None = None) -> list[OutboxRow]:
+        """The outbox's messages, oldest first (``status``: queued, sent or dead)."""
+        self._ready()
+        query = select(OutboxRow).order_by(col(OutboxRow.created_at), col(OutboxRow.id))
+        if status is not None:
+            query = query.where(col(OutboxRow.status) == status)
+        with Session(self.sa) as session:
+            return list(session.exec(query).all())
+
+    def retry(self, message_id: str, at: datetime | None = None) -> OutboxRow:
+        """Requeue a dead or failing message, due now."""
+        self._ready()
+        return requeue(self.sa, message_id, self.now(at))
+
+    def posts(self, actor: str) -> list[SitePostRow]:
+        """The site posts ``actor`` may read: its own, those naming it, notices to all."""
+        org = self.organisation(actor)
+        with Session(self.sa) as session:
+            rows = session.exec(select(SitePostRow).order_by(col(SitePostRow.posted_at))).all()
+        return [
+            p
+            for p in rows
+            if p.poster_id == org.id or org.id in json.loads(p.named) or p.named == "[]"
+        ]
+
+    def overdue_cases(self) -> set[int]:
+        """Cases with an open step at least one of whose rungs has fired."""
+        self._ready()
+        with Session(self.sa) as session:
+            found = session.exec(
+                select(DeadlineRow.case_id).where(col(DeadlineRow.fired_at).is_not(None)).distinct()
+            ).all()
+        return set(found)
+
+    def deadlines(self, case_id: int) -> list[DeadlineRow]:
+        """The rungs of a case's open steps, fired or not, in order."""
+        self._ready()
+        with Session(self.sa) as session:
+            return list(
+                session.exec(
+                    select(DeadlineRow)
+                    .where(col(DeadlineRow.case_id) == case_id)
+                    .order_by(col(DeadlineRow.due_at), col(DeadlineRow.step), col(DeadlineRow.rung))
+                ).all()
+            )
+
     # ------------------------------------------------------------------ contact routing
 
     @cached_property
@@ -687,6 +804,16 @@ class Engine:
         """The bundled routing rules and their administrative calendar."""
         rules = bundled_routing()
         return rules, rules.calendar()
+
+    @property
+    def calendar(self) -> AdminCalendar:
+        return self.routing[1]
+
+    @cached_property
+    def notices(self) -> Notices:
+        """Builds the outbox rows of notifications, for the site and every notifier."""
+        channels = [SITE, *(n.name for n in self.notifiers)]
+        return Notices(channels, self.organisations(), self.routing[0].categories)
 
     def route(
         self, sender: str, recipient: str, situation: str, at: datetime | None = None

@@ -58,7 +58,9 @@ def _alembic_config(engine: SAEngine) -> Any:
 
     config = Config()
     config.set_main_option("script_location", "irflow:migrations")
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # The config is a ConfigParser: a "%" (percent-encoded password or query) must be doubled.
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from irflow.clock import to_jst
-from irflow.engine.calendar import AdminCalendar
 from irflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from irflow.engine.calendar import AdminCalendar
 
 _WALL = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")
 _WORKING = re.compile(r"^\s*(\d+)\s+working\s+days?\s*$")

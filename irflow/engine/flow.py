@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from irflow.engine.durations import Duration, parse_duration
 from irflow.errors import InvalidFlow, InvalidInput, NotFound
 
 CLOSED = "closed"
@@ -55,6 +56,13 @@ class StepSpec(_Strict):
     early: bool = False
     reports_to: tuple[str, ...] = ()
     """Whom the step's report reaches: participant tiers, or ``org:<id>`` (PPC, NISC)."""
+    announce: str | None = None
+    """Post the step's announcement in this site category (a key of routing.yaml's
+    ``categories``) and mail every organisation in the directory."""
+    deadline: str | None = None
+    """How long the step may stay open: "30m", "2h", "1 working day"."""
+    ladder: str | None = None
+    """The escalation ladder for an overdue step (default: the flow's default_ladder)."""
     why: str | None = None
     """Why the step sits where it does, where the seed leaves the order open."""
 
@@ -63,6 +71,14 @@ class PhaseSpec(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
     steps: tuple[StepSpec, ...]
+
+
+class RungSpec(_Strict):
+    after: str
+    """How long after the deadline the rung fires ("0m" is at the deadline)."""
+    action: Literal["remind", "notify", "mark_overdue"]
+    """remind the step's owner; notify the owner's supervisor with the contact plan for
+    phoning the owner; mark the case overdue on every list."""
 
 
 class FlagSpec(_Strict):
@@ -80,6 +96,10 @@ class FlowSpec(_Strict):
     situation: Literal["incident", "normal"] = "incident"
     """The contact-routing situation of this flow's reports (irflow route)."""
     flags: dict[str, FlagSpec] = Field(default_factory=dict)
+    report_category: str | None = None
+    """The site category (a key of routing.yaml's ``categories``) reports are posted in."""
+    ladders: dict[str, tuple[RungSpec, ...]] = Field(default_factory=dict)
+    default_ladder: str | None = None
     phases: tuple[PhaseSpec, ...] = Field(min_length=1)
     note: str | None = None
 
@@ -138,7 +158,19 @@ class Step:
     only_if_name: str | None
     early: bool
     reports_to: tuple[str, ...]
+    announce: str | None
+    deadline: Duration | None
+    ladder: tuple[Rung, ...]
     why: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """One rung of an escalation ladder, numbered from 1."""
+
+    number: int
+    after: Duration
+    action: str
 
 
 class CaseModel:
@@ -182,11 +214,22 @@ class Flow:
                     only_if_name=s.only_if,
                     early=s.early,
                     reports_to=s.reports_to,
+                    announce=s.announce,
+                    deadline=parse_duration(s.deadline) if s.deadline else None,
+                    ladder=self._ladder(s) if s.deadline else (),
                     why=s.why,
                 )
         self.phase_steps: dict[str, tuple[Step, ...]] = {
             p.id: tuple(self.steps[s.id] for s in p.steps) for p in spec.phases
         }
+
+    def _ladder(self, step: StepSpec) -> tuple[Rung, ...]:
+        name = step.ladder or self.spec.default_ladder
+        rungs = self.spec.ladders.get(name or "", ())
+        return tuple(
+            Rung(number=i, after=parse_duration(r.after), action=r.action)
+            for i, r in enumerate(rungs, start=1)
+        )
 
     # ------------------------------------------------------------ case questions
 
@@ -423,10 +466,33 @@ def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
         if family == "flag" and arg not in spec.flags:
             fail(f"condition {name!r} names an undeclared flag; declare it under flags:", loc)
 
+    def check_duration(text: str | None, loc: tuple[Any, ...]) -> None:
+        if text is not None:
+            try:
+                parse_duration(text)
+            except InvalidInput as exc:
+                fail(exc.message, loc)
+
+    for name, rungs in spec.ladders.items():
+        if not rungs:
+            fail(f"ladder {name!r} has no rungs; give it at least one", ("ladders", name))
+        for ri, rung in enumerate(rungs):
+            check_duration(rung.after, ("ladders", name, ri, "after"))
+    if spec.default_ladder is not None and spec.default_ladder not in spec.ladders:
+        fail(f"default_ladder {spec.default_ladder!r} is not one of ladders "
+             f"{list(spec.ladders)}", ("default_ladder",))
+
     steps = {s.id: s for p in spec.phases for s in p.steps}
     for step_id, (pi, si) in where.items():
         step = steps[step_id]
         base = ("phases", pi, "steps", si)
+        check_duration(step.deadline, (*base, "deadline"))
+        if step.deadline is not None and not (step.ladder or spec.default_ladder):
+            fail(f"step {step_id!r} has a deadline but no ladder; name one with ladder: or "
+                 "set the flow's default_ladder", (*base, "deadline"))
+        if step.ladder is not None and step.ladder not in spec.ladders:
+            fail(f"step {step_id!r} uses ladder {step.ladder!r}, which is not declared; "
+                 f"ladders are {list(spec.ladders)}", (*base, "ladder"))
         check_guard(step.required_if, (*base, "required_if"))
         check_guard(step.only_if, (*base, "only_if"))
         for ti, target in enumerate(step.reports_to):

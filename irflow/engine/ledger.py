@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +64,45 @@ class EventRecord:
     hash: str
 
 
+@dataclass(slots=True)
+class DeadlineRecord:
+    case_id: int
+    step: str
+    rung: int
+    action: str
+    opened_at: datetime
+    deadline_at: datetime
+    due_at: datetime
+
+
+@dataclass(slots=True)
+class OutboxRecord:
+    id: str
+    case_id: int | None
+    event_seq: int | None
+    channel: str
+    kind: str
+    template: str
+    context: str
+    recipients: str
+    sender_id: str | None
+    category: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class Effects:
+    """What a command writes besides the case row and its event, in the same transaction."""
+
+    clear_steps: list[str] = field(default_factory=list)
+    """Steps done by the command: their deadline rows go."""
+    deadlines: list[DeadlineRecord] = field(default_factory=list)
+    """Rungs of the steps the command opened."""
+    outbox: list[OutboxRecord] = field(default_factory=list)
+    fired: tuple[str, int] | None = None
+    """(step, rung) that this command fires: marked fired, exactly once."""
+
+
 class Ledger:
     """Prebuilt SQL for the commands that change cases, per database dialect."""
 
@@ -86,6 +125,26 @@ class Ledger:
             f"last_seq, last_hash) VALUES ({', '.join([p] * 15)}) RETURNING id"
         )
         self._seal = f"UPDATE irflow_case SET last_seq = {p}, last_hash = {p} WHERE id = {p}"
+        self._clear_deadlines = f"DELETE FROM deadline WHERE case_id = {p} AND step = {p}"
+        self._insert_deadline = (
+            "INSERT INTO deadline (case_id, step, rung, action, opened_at, deadline_at, due_at, "
+            f"fired_at) VALUES ({', '.join([p] * 7)}, NULL)"
+        )
+        self._mark_fired = (
+            f"UPDATE deadline SET fired_at = {p} WHERE case_id = {p} AND step = {p} "
+            f"AND rung = {p} AND fired_at IS NULL"
+        )
+        self._insert_outbox = (
+            "INSERT INTO outbox (id, case_id, event_seq, channel, kind, template, context, "
+            "recipients, sender_id, category, status, attempts, next_attempt_at, created_at) "
+            f"VALUES ({', '.join([p] * 10)}, 'queued', 0, {p}, {p})"
+        )
+        skip_locked = "" if self.sqlite else " FOR UPDATE SKIP LOCKED"
+        self._claim_due = (
+            "SELECT case_id, step, rung, action, opened_at, deadline_at, due_at FROM deadline "
+            f"WHERE fired_at IS NULL AND due_at <= {p} "
+            f"ORDER BY due_at, case_id, step, rung LIMIT 1{skip_locked}"
+        )
 
     def moment(self, at: datetime) -> Any:
         """A moment as the driver should receive it (SQLAlchemy's SQLite text on SQLite)."""
@@ -112,12 +171,12 @@ class Ledger:
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (self.engine.dialect.loaded_dbapi.Error,)
 
-    def load(self, conn: Any, case_id: int) -> CaseRecord | None:
+    def load(self, conn: Any, case_id: int, *, in_transaction: bool = False) -> CaseRecord | None:
         cur = conn.cursor()
         cur.execute(self._select, (case_id,))
         row = cur.fetchone()
         cur.close()
-        if not self.sqlite:
+        if not self.sqlite and not in_transaction:
             conn.rollback()  # end the read-only transaction psycopg opened for the SELECT
         return CaseRecord(*row) if row else None
 
@@ -127,6 +186,7 @@ class Ledger:
         case: CaseRecord,
         opened_at: datetime,
         first_event: Callable[[int], EventRecord],
+        effects: Callable[[int, EventRecord], Effects] | None = None,
     ) -> int:
         """Insert a new case and its first event in one transaction; return the case id."""
         cur = conn.cursor()
@@ -154,6 +214,8 @@ class Ledger:
         event = first_event(case_id)
         self.insert_event(cur, event)
         cur.execute(self._seal, (event.seq, event.hash, case_id))
+        if effects is not None:
+            self._write_effects(cur, case_id, event, effects(case_id, event))
         cur.close()
         conn.commit()
         return case_id
@@ -166,8 +228,10 @@ class Ledger:
         expected_version: int,
         closed_at: datetime | None,
         event: EventRecord,
+        effects: Effects | None = None,
     ) -> bool:
-        """Write a command's change in one transaction; False if the version moved on."""
+        """Write a command's change in one transaction; False if the version moved on
+        (or the rung it fires was fired already), and then nothing is written."""
         cur = conn.cursor()
         cur.execute(
             self._update,
@@ -189,9 +253,94 @@ class Ledger:
             conn.rollback()
             return False
         self.insert_event(cur, event)
+        if effects is not None and not self._write_effects(cur, case.id, event, effects):
+            cur.close()
+            conn.rollback()
+            return False
         cur.close()
         conn.commit()
         return True
+
+    def _write_effects(self, cur: Any, case_id: int, event: EventRecord, fx: Effects) -> bool:
+        if fx.fired is not None:
+            step, rung = fx.fired
+            cur.execute(self._mark_fired, (self.moment(event.at), case_id, step, rung))
+            if cur.rowcount != 1:
+                return False
+        for step in fx.clear_steps:
+            cur.execute(self._clear_deadlines, (case_id, step))
+        if fx.deadlines:
+            cur.executemany(
+                self._insert_deadline,
+                [
+                    (
+                        d.case_id,
+                        d.step,
+                        d.rung,
+                        d.action,
+                        self.moment(d.opened_at),
+                        self.moment(d.deadline_at),
+                        self.moment(d.due_at),
+                    )
+                    for d in fx.deadlines
+                ],
+            )
+        if fx.outbox:
+            cur.executemany(
+                self._insert_outbox,
+                [
+                    (
+                        o.id,
+                        o.case_id,
+                        o.event_seq,
+                        o.channel,
+                        o.kind,
+                        o.template,
+                        o.context,
+                        o.recipients,
+                        o.sender_id,
+                        o.category,
+                        self.moment(o.created_at),
+                        self.moment(o.created_at),
+                    )
+                    for o in fx.outbox
+                ],
+            )
+        return True
+
+    def begin_sweep(self, conn: Any) -> None:
+        """Start the transaction a sweep claims and fires one rung in.
+
+        On SQLite the write lock is taken at once (one sweeper at a time); on
+        PostgreSQL the claim's ``FOR UPDATE SKIP LOCKED`` lets sweepers work side by side.
+        """
+        if self.sqlite:
+            conn.cursor().execute("BEGIN IMMEDIATE")
+
+    def claim_due(self, conn: Any, now: datetime) -> DeadlineRecord | None:
+        """The earliest unfired rung due by ``now``, locked for this transaction."""
+        cur = conn.cursor()
+        cur.execute(self._claim_due, (self.moment(now),))
+        row = cur.fetchone()
+        cur.close()
+        if row is None:
+            return None
+        case_id, step, rung, action, opened, deadline, due = row
+        return DeadlineRecord(
+            case_id,
+            step,
+            rung,
+            action,
+            self.read_moment(opened),
+            self.read_moment(deadline),
+            self.read_moment(due),
+        )
+
+    def read_moment(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        moment: datetime = value
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def insert_event(self, cur: Any, ev: EventRecord) -> None:
         cur.execute(

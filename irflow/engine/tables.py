@@ -12,7 +12,17 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Index, Text, TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
-__all__ = ["CaseRow", "EventRow", "FlowVersionRow", "OrganisationRow", "SQLModel", "UTCDateTime"]
+__all__ = [
+    "CaseRow",
+    "DeadlineRow",
+    "EventRow",
+    "FlowVersionRow",
+    "OrganisationRow",
+    "OutboxRow",
+    "SQLModel",
+    "SitePostRow",
+    "UTCDateTime",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -114,3 +124,69 @@ class EventRow(SQLModel, table=True):
     payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     prev_hash: str
     hash: str
+
+
+class DeadlineRow(SQLModel, table=True):
+    """One rung of an open step's escalation ladder, due at ``due_at``.
+
+    Written in the transaction of the command that opened the step, deleted in the
+    one that completes it; ``fired_at`` is set in the transaction that fires it.
+    """
+
+    __tablename__ = "deadline"
+    __table_args__ = (Index("ix_deadline_due", "fired_at", "due_at"),)
+
+    case_id: int = Field(primary_key=True, foreign_key="irflow_case.id")
+    step: str = Field(primary_key=True)
+    rung: int = Field(primary_key=True)
+    action: str
+    opened_at: datetime = _moment()
+    deadline_at: datetime = _moment()
+    due_at: datetime = _moment()
+    fired_at: datetime | None = _moment(nullable=True)
+
+
+class OutboxRow(SQLModel, table=True):
+    """A notification waiting for (or done with) its channel."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_queue", "status", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True)
+    """Stable across retries: the mail Message-ID and the webhook idempotency key."""
+    case_id: int | None = Field(default=None, index=True)
+    event_seq: int | None = None
+    channel: str
+    kind: str
+    template: str
+    context: str = Field(sa_column=Column(Text, nullable=False))
+    """JSON: what the template needs; rendered when the message is sent."""
+    recipients: str = Field(sa_column=Column(Text, nullable=False))
+    """JSON list of organisation ids."""
+    sender_id: str | None = None
+    category: str | None = None
+    status: str = "queued"
+    """queued, sent or dead."""
+    attempts: int = 0
+    next_attempt_at: datetime = _moment()
+    lease_until: datetime | None = _moment(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _moment()
+    sent_at: datetime | None = _moment(nullable=True)
+
+
+class SitePostRow(SQLModel, table=True):
+    """A post on the information sharing site; only the poster and the named may read it."""
+
+    __tablename__ = "site_post"
+
+    id: str = Field(primary_key=True)
+    """The outbox message id: a retried post is the same post."""
+    case_id: int | None = Field(default=None, index=True)
+    category: str
+    poster_id: str | None = None
+    named: str = Field(sa_column=Column(Text, nullable=False))
+    """JSON list of the organisation ids named on the post; [] for a notice to all."""
+    title: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    posted_at: datetime = _moment()

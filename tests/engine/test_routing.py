@@ -375,7 +375,12 @@ def test_before_site_opens_agency_report_goes_by_mail_phone_kept() -> None:
 def test_bundled_data_carries_the_seed_values() -> None:
     """routing.yaml holds the seed's numbers, categories, forms and windows."""
     assert set(RULES.numbers.values()) == {NAVI_DIAL, OPERATOR_ALTERNATIVE}
-    assert set(RULES.categories.values()) == {INQUIRY_CATEGORY, ABNORMAL_CATEGORY}
+    assert set(RULES.categories.values()) == {
+        INQUIRY_CATEGORY,
+        ABNORMAL_CATEGORY,
+        "05.システム障害発生状況",
+        "01.情報提供ネットワークシステム運営主体からの周知事項 > 01.重要周知事項",
+    }
     assert set(RULES.forms.values()) == {INQUIRY_FORM, REPORT_FORM}
     assert RULES.daytime.span() == "09:30-17:00"
     assert RULES.operator_line.span() == "08:00-21:00"

@@ -1,0 +1,218 @@
+"""What a command causes besides its event: deadlines, and notifications in the outbox.
+
+Pure functions from (flow, case facts before and after, directory, routing) to the
+rows the command's transaction writes: the rungs of every step the command opened,
+the removal of the done step's rungs, and one outbox row per notification and
+channel (the site for posts; every configured notifier for messages). Who is told
+what follows the seed: a step's report reaches the tiers its ``reports_to`` names,
+an ``announce`` step posts an important notice that mails every organisation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from irflow.engine.calendar import AdminCalendar
+from irflow.engine.directory import Organisation
+from irflow.engine.flow import CLOSED, CaseFacts, Flow, Step
+from irflow.engine.ledger import CaseRecord, DeadlineRecord, Effects, OutboxRecord
+
+SITE = "site"
+"""The built-in channel: a post on the information sharing site."""
+
+SUPERVISOR = {"reporter": "coordinator", "coordinator": "operator", "operator": "operator"}
+"""Whom a tier's overdue step is escalated to (the operator's own steps: the operator)."""
+
+
+def participants(case: CaseRecord) -> dict[str, str]:
+    return {
+        "reporter": case.reporter_id,
+        "coordinator": case.coordinator_id,
+        "operator": case.operator_id,
+    }
+
+
+def open_steps(flow: Flow, state: str, facts: CaseFacts) -> set[str]:
+    """The steps the case needs done and that can be done now: those get deadlines.
+
+    An optional step is not escalated; declaring a flag that makes it required opens
+    it for escalation then.
+    """
+    return {
+        s.id
+        for s in flow.steps.values()
+        if flow.is_required(s, facts) and flow.status(s, state, facts) == "open"
+    }
+
+
+def deadlines_for(
+    flow: Flow,
+    case_id: int,
+    opened: Sequence[str],
+    at: datetime,
+    calendar: AdminCalendar,
+) -> list[DeadlineRecord]:
+    """One row per rung of every newly opened step that has a deadline."""
+    rows = []
+    for step_id in opened:
+        step = flow.steps[step_id]
+        if step.deadline is None:
+            continue
+        deadline = step.deadline.after(at, calendar)
+        for rung in step.ladder:
+            rows.append(
+                DeadlineRecord(
+                    case_id=case_id,
+                    step=step_id,
+                    rung=rung.number,
+                    action=rung.action,
+                    opened_at=at,
+                    deadline_at=deadline,
+                    due_at=rung.after.after(deadline, calendar),
+                )
+            )
+    return rows
+
+
+class Notices:
+    """Builds outbox rows; knows the channels, the directory and the site categories."""
+
+    def __init__(
+        self,
+        channels: Sequence[str],
+        orgs: Mapping[str, Organisation],
+        categories: Mapping[str, str],
+    ) -> None:
+        self.channels = list(channels)
+        self.orgs = orgs
+        self.categories = categories
+
+    def rows(
+        self,
+        *,
+        case_id: int,
+        event_seq: int,
+        kind: str,
+        template: str,
+        context: Mapping[str, Any],
+        recipients: Sequence[str],
+        sender_id: str | None,
+        category: str | None,
+        at: datetime,
+        number: int = 0,
+    ) -> list[OutboxRecord]:
+        """One row per channel; the site only for a message with a category."""
+        context_json = json.dumps(context, ensure_ascii=False, default=_iso)
+        recipients_json = json.dumps(list(recipients))
+        out = []
+        for channel in self.channels:
+            if channel == SITE and category is None:
+                continue
+            out.append(
+                OutboxRecord(
+                    id=f"c{case_id}.e{event_seq}.n{number}.{channel}",
+                    case_id=case_id,
+                    event_seq=event_seq,
+                    channel=channel,
+                    kind=kind,
+                    template=template,
+                    context=context_json,
+                    recipients=recipients_json,
+                    sender_id=sender_id,
+                    category=category,
+                    created_at=at,
+                )
+            )
+        return out
+
+    def name(self, org_id: str) -> str:
+        org = self.orgs.get(org_id)
+        return org.name if org else org_id
+
+    def for_step(
+        self,
+        flow: Flow,
+        case: CaseRecord,
+        step: Step,
+        *,
+        event_seq: int,
+        at: datetime,
+        note: str | None,
+        actor: str,
+    ) -> list[OutboxRecord]:
+        """The report and announcement a completed step sends."""
+        rows: list[OutboxRecord] = []
+        who = participants(case)
+        if step.reports_to:
+            recipients = [t[4:] if t.startswith("org:") else who[t] for t in step.reports_to]
+            category = self.categories.get(flow.spec.report_category or "")
+            rows += self.rows(
+                case_id=case.id,
+                event_seq=event_seq,
+                kind="report",
+                template="mail_report",
+                context={
+                    "case_id": case.id,
+                    "title": case.title,
+                    "kinds": case.kinds.split(","),
+                    "sender": self.name(actor),
+                    "recipient": "、".join(self.name(r) for r in recipients),
+                    "step_title": step.title,
+                    "part": "completion"
+                    if case.state == CLOSED or _last_phase(flow, step)
+                    else "occurrence",
+                    "reported_at": at,
+                    "summary": note or case.title,
+                },
+                recipients=recipients,
+                sender_id=actor,
+                category=category,
+                at=at,
+                number=0,
+            )
+        if step.announce:
+            everyone = list(self.orgs)
+            rows += self.rows(
+                case_id=case.id,
+                event_seq=event_seq,
+                kind="announcement",
+                template="mail_announcement",
+                context={
+                    "title": f"{case.title}（{step.title}）",
+                    "body": note or step.title,
+                    "sender": self.name(actor),
+                    "recipient": "各機関",
+                    "announced_at": at,
+                    "case_id": case.id,
+                },
+                recipients=everyone,
+                sender_id=actor,
+                category=self.categories.get(step.announce),
+                at=at,
+                number=1,
+            )
+        return rows
+
+
+def _last_phase(flow: Flow, step: Step) -> bool:
+    return step.phase_index == len(flow.spec.phases) - 1
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a notification's context")
+
+
+__all__ = [
+    "SITE",
+    "SUPERVISOR",
+    "Effects",
+    "Notices",
+    "deadlines_for",
+    "open_steps",
+    "participants",
+]

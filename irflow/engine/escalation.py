@@ -1,0 +1,160 @@
+"""The sweep: fire every escalation rung that has fallen due, each exactly once.
+
+The database is the truth. A sweep claims the earliest unfired rung due by now
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so sweepers work side by side; the
+write lock on SQLite, so one sweeps at a time) and fires it as a normal command
+in the same transaction: the case row under its version check, an ``escalated``
+event on the timeline (actor: the engine itself), the rung marked fired, and the
+notifications in the outbox. A crash before the commit fires nothing; the next
+sweep fires it. Rungs fire in the order they fell due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from irflow.engine.effects import SUPERVISOR, participants
+from irflow.engine.ledger import Effects
+from irflow.engine.routing import plan_contact, render_checklist
+
+if TYPE_CHECKING:
+    from irflow.engine.core import Engine
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fired:
+    """One rung fired by a sweep."""
+
+    case_id: int
+    step: str
+    rung: int
+    action: str
+    due_at: datetime
+    told: tuple[str, ...]
+    seq: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case_id,
+            "step": self.step,
+            "rung": self.rung,
+            "action": self.action,
+            "due_at": self.due_at.isoformat(),
+            "told": list(self.told),
+            "seq": self.seq,
+        }
+
+
+def sweep(engine: Engine, now: datetime, *, limit: int | None = None) -> list[Fired]:
+    """Fire every rung due by ``now``, earliest first, one transaction each."""
+    fired: list[Fired] = []
+    ledger = engine.ledger
+    while limit is None or len(fired) < limit:
+        with ledger.connection() as conn:
+            ledger.begin_sweep(conn)
+            due = ledger.claim_due(conn, now)
+            if due is None:
+                conn.rollback()
+                break
+            result = _fire(engine, conn, due, now)
+        if result is not None:
+            fired.append(result)
+    return fired
+
+
+def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
+    ledger = engine.ledger
+    case = ledger.load(conn, due.case_id, in_transaction=True)
+    assert case is not None, "a deadline row always belongs to a case (foreign key)"
+    flow = engine.flow_version(case.flow, case.flow_version)
+    step = flow.steps[due.step]
+    who = participants(case)
+    owner = who[step.tier]
+    told: list[str] = []
+    plan_text = ""
+    plan_json: dict[str, Any] | None = None
+    if due.action == "remind":
+        told = [owner]
+    elif due.action == "notify":
+        supervisor = who[SUPERVISOR[step.tier]]
+        told = [supervisor]
+        if supervisor != owner:
+            rules, calendar = engine.routing
+            orgs = engine.organisations()
+            plan = plan_contact(
+                rules, calendar, orgs[supervisor], orgs[owner], flow.spec.situation, now
+            )
+            plan_text = render_checklist(plan, orgs[owner].name)
+            plan_json = plan.to_json()
+    payload: dict[str, Any] = {
+        "rung": due.rung,
+        "action": due.action,
+        "deadline": due.deadline_at.isoformat(),
+        "due_at": due.due_at.isoformat(),
+        "told": told,
+    }
+    if plan_json is not None:
+        payload["contact_plan"] = plan_json
+    expected = case.version
+    case.version += 1
+    event = engine._event(
+        case.id,
+        case.last_seq + 1,
+        case.last_hash,
+        now,
+        None,
+        "escalated",
+        step.id,
+        case.state,
+        case.state,
+        None,
+        payload,
+    )
+    case.last_seq, case.last_hash = event.seq, event.hash
+    outbox = []
+    if told:
+        notices = engine.notices
+        outbox = notices.rows(
+            case_id=case.id,
+            event_seq=event.seq,
+            kind="escalation",
+            template="mail_escalation",
+            context={
+                "case_id": case.id,
+                "title": case.title,
+                "step_title": step.title,
+                "step_tier": step.tier,
+                "owner": notices.name(owner),
+                "recipient": "、".join(notices.name(t) for t in told),
+                "open_since": due.opened_at,
+                "deadline": due.deadline_at,
+                "rung": due.rung,
+                "rung_count": len(step.ladder),
+                "rung_action": due.action,
+                "fired_at": now,
+                "contact_checklist": plan_text,
+            },
+            recipients=told,
+            sender_id=None,
+            # Posted in the flow's report category (06: 相対の連絡) naming whom it tells,
+            # so that an installation without mail still sees it on the site.
+            category=notices.categories.get(flow.spec.report_category or ""),
+            at=now,
+        )
+    effects = Effects(outbox=outbox, fired=(step.id, due.rung))
+    if not ledger.apply(
+        conn, case, expected_version=expected, closed_at=None, event=event, effects=effects
+    ):
+        return None  # the case moved on meanwhile; the next sweep looks again
+    engine.log.info("rung.fired", case_id=case.id, step=step.id, rung=due.rung, action=due.action)
+    return Fired(
+        case_id=case.id,
+        step=step.id,
+        rung=due.rung,
+        action=due.action,
+        due_at=due.due_at,
+        told=tuple(told),
+        seq=event.seq,
+    )

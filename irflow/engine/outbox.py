@@ -1,0 +1,235 @@
+"""The outbox dispatcher: every queued notification reaches its channel, exactly once.
+
+Outbox rows are written in the transaction of the event that caused them, so
+nothing is sent before that transaction commits and a rolled-back command sends
+nothing. The dispatcher leases due rows (a short lease, so a crashed dispatcher's
+rows are taken up again), renders each row's template, hands it to its channel's
+notifier, and marks it sent; a failure is retried with exponential backoff and
+jitter, and after ``max_attempts`` the row is dead (``irflow outbox retry``
+requeues it). A retry carries the same message id, so a channel that knows ids
+(the mail Message-ID, the webhook Idempotency-Key, the site post's id) never
+shows a second copy.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine as SAEngine
+from sqlmodel import Session, col, select, update
+
+from irflow.engine.effects import SITE
+from irflow.engine.tables import OutboxRow, SitePostRow
+from irflow.errors import NotFound
+from irflow.notifiers.base import DeliveryFailed, Message, Notifier, Recipient
+
+if TYPE_CHECKING:
+    from irflow.engine.directory import Organisation
+
+LEASE = timedelta(seconds=120)
+"""How long a dispatcher may take to send a leased row before another takes it up."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: base * 2**(attempt-1), capped, +-jitter."""
+
+    max_attempts: int = 8
+    base: timedelta = timedelta(seconds=30)
+    cap: timedelta = timedelta(hours=1)
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, rng: random.Random) -> timedelta:
+        raw = min(self.base * (1 << (attempt - 1)), self.cap)
+        return raw * (1 + rng.uniform(-self.jitter, self.jitter))
+
+
+@dataclass(kw_only=True)
+class DrainReport:
+    sent: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": [{"id": i, "error": e} for i, e in self.failed],
+            "dead": self.dead,
+        }
+
+
+class SitePoster:
+    """The information sharing site as a channel: a post the named agencies can read.
+
+    The post's id is the message id, so a retried post is the same post.
+    """
+
+    name = SITE
+
+    def __init__(self, engine: SAEngine) -> None:
+        self.engine = engine
+
+    def send(self, message: Message) -> None:
+        with Session(self.engine) as session:
+            if session.get(SitePostRow, message.id) is not None:
+                return
+            named = [] if message.kind == "announcement" else [r.org_id for r in message.recipients]
+            session.add(
+                SitePostRow(
+                    id=message.id,
+                    case_id=message.case_id,
+                    category=message.category or "",
+                    poster_id=message.sender.org_id if message.sender else None,
+                    named=json.dumps(named),
+                    title=message.subject,
+                    body=message.body,
+                    posted_at=message.created_at,
+                )
+            )
+            session.commit()
+
+
+class Dispatcher:
+    """Hands due outbox rows to their notifiers."""
+
+    def __init__(
+        self,
+        engine: SAEngine,
+        notifiers: Sequence[Notifier],
+        orgs: Mapping[str, Organisation],
+        *,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.by_channel: dict[str, Notifier] = {SITE: SitePoster(engine)}
+        self.by_channel.update({n.name: n for n in notifiers})
+        self.orgs = orgs
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()
+
+    def drain(self, now: datetime, *, limit: int = 200) -> DrainReport:
+        report = DrainReport()
+        for row in self._lease(now, limit):
+            try:
+                notifier = self.by_channel.get(row.channel)
+                if notifier is None:
+                    raise DeliveryFailed(
+                        f"no notifier named {row.channel!r} is configured; add it to "
+                        "irflow.toml or retry the message once it is"
+                    )
+                notifier.send(self.message(row))
+            except DeliveryFailed as exc:
+                self._failed(row, now, exc.message, report)
+            else:
+                self._sent(row, now)
+                report.sent.append(row.id)
+        return report
+
+    def _lease(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """Take due rows for this dispatcher: no other takes them until the lease ends."""
+        with Session(self.engine) as session:
+            query = (
+                select(OutboxRow)
+                .where(col(OutboxRow.status) == "queued")
+                .where(col(OutboxRow.next_attempt_at) <= now)
+                .where((col(OutboxRow.lease_until).is_(None)) | (col(OutboxRow.lease_until) <= now))
+                .order_by(col(OutboxRow.created_at), col(OutboxRow.id))
+                .limit(limit)
+            )
+            if self.engine.dialect.name != "sqlite":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(session.exec(query).all())
+            for row in rows:
+                row.lease_until = now + LEASE
+                session.add(row)
+            session.commit()
+            for row in rows:
+                session.refresh(row)
+                session.expunge(row)
+            return rows
+
+    def _sent(self, row: OutboxRow, now: datetime) -> None:
+        with Session(self.engine) as session:
+            session.exec(
+                update(OutboxRow)
+                .where(col(OutboxRow.id) == row.id)
+                .values(status="sent", sent_at=now, lease_until=None, attempts=row.attempts + 1)
+            )
+            session.commit()
+
+    def _failed(self, row: OutboxRow, now: datetime, error: str, report: DrainReport) -> None:
+        attempts = row.attempts + 1
+        dead = attempts >= self.policy.max_attempts
+        values: dict[str, Any] = {"attempts": attempts, "last_error": error, "lease_until": None}
+        if dead:
+            values["status"] = "dead"
+            report.dead.append(row.id)
+        else:
+            values["next_attempt_at"] = now + self.policy.delay(attempts, self.rng)
+            report.failed.append((row.id, error))
+        with Session(self.engine) as session:
+            session.exec(update(OutboxRow).where(col(OutboxRow.id) == row.id).values(**values))
+            session.commit()
+
+    def message(self, row: OutboxRow) -> Message:
+        """The row rendered: its template filled with its stored context."""
+        from irflow.engine import forms
+
+        context = json.loads(row.context)
+        rendered = forms.render_mail(row.template, _context(row.template, context))
+        return Message(
+            id=row.id,
+            channel=row.channel,
+            kind=row.kind,
+            subject=rendered.subject,
+            body=rendered.body,
+            recipients=tuple(self._recipient(r) for r in json.loads(row.recipients)),
+            created_at=row.created_at,
+            case_id=row.case_id,
+            sender=self._recipient(row.sender_id) if row.sender_id else None,
+            category=row.category,
+            payload=context,
+        )
+
+    def _recipient(self, org_id: str) -> Recipient:
+        org = self.orgs.get(org_id)
+        if org is None:
+            return Recipient(org_id=org_id, name=org_id)
+        return Recipient(org_id=org.id, name=org.name, mail=org.mail)
+
+
+_CONTEXTS = {
+    "mail_report": "ReportMailContext",
+    "mail_escalation": "EscalationMailContext",
+    "mail_announcement": "AnnouncementMailContext",
+}
+_MOMENTS = ("reported_at", "open_since", "deadline", "fired_at", "announced_at")
+
+
+def _context(template: str, data: dict[str, Any]) -> Any:
+    from irflow.engine import forms
+
+    values = {
+        k: datetime.fromisoformat(v) if k in _MOMENTS and isinstance(v, str) else v
+        for k, v in data.items()
+    }
+    return getattr(forms, _CONTEXTS[template])(**values)
+
+
+def requeue(engine: SAEngine, message_id: str, now: datetime) -> OutboxRow:
+    """Put a dead (or failed) message back in the queue, due now."""
+    with Session(engine) as session:
+        row = session.get(OutboxRow, message_id)
+        if row is None:
+            raise NotFound(f"no outbox message {message_id!r}; `irflow outbox list` shows them")
+        row.status, row.next_attempt_at, row.lease_until, row.attempts = "queued", now, None, 0
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+        return row
