@@ -200,11 +200,15 @@ def list_(
             "--state", help="Only cases in this state (a phase, or closed).", show_default=False
         ),
     ] = None,
+    overdue: Annotated[
+        bool,
+        typer.Option("--overdue", help="Only cases with an open step whose escalation began."),
+    ] = False,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The cases, oldest first."""
-    cases = open_engine(db).cases(state=state)
+    """The cases, oldest first; overdue ones are marked."""
+    cases = open_engine(db).cases(state=state, overdue=overdue)
     if as_json:
         print_json([c.as_json() for c in cases])
         return
@@ -212,8 +216,9 @@ def list_(
 
     table = Table("case", "flow", "state", "version", "title", "reporter", "coordinator")
     for c in cases:
+        state = f"{c.state} (overdue)" if c.overdue else c.state
         table.add_row(
-            str(c.id), c.flow, c.state, str(c.version), c.title, c.reporter.name, c.coordinator.name
+            str(c.id), c.flow, state, str(c.version), c.title, c.reporter.name, c.coordinator.name
         )
     console().print(table)
 
@@ -252,6 +257,11 @@ def render_case(view: CaseView, engine: Engine) -> None:
         lines.append(
             f"    {STATUS_MARK[s.status]} {s.id:<27} {s.tier:<11} {s.title}{optional}{done}"
         )
+    if view.deadlines:
+        lines += ["", "deadlines of open steps (JST)" + ("  — OVERDUE" if view.overdue else "")]
+        for d in view.deadlines:
+            state = f"fired {jst(d.fired_at)}" if d.fired_at else "due"
+            lines.append(f"    {d.step:<27} rung {d.rung} {d.action:<12} {jst(d.due_at)}  {state}")
     lines += ["", "timeline (JST)"]
     for e in view.timeline:
         move = e.to_state if e.from_state in (None, e.to_state) else f"{e.from_state}→{e.to_state}"

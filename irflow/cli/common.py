@@ -46,11 +46,14 @@ def open_engine(db: str | None, *, writes: bool = False) -> Engine:
     """The engine on ``db``; a command that ``writes`` also sets up (masked) logging."""
     from irflow.engine.core import Engine
 
-    if writes:
-        from irflow.logs import configure
+    if not writes:
+        return Engine(db)
+    from irflow.logs import configure
+    from irflow.notifiers.settings import load_notifiers
 
-        configure()
-    return Engine(db)
+    configure()
+    # Commands that write queue a message for every configured channel.
+    return Engine(db, notifiers=load_notifiers())
 
 
 def moment(at: str | None) -> datetime | None:

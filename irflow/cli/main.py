@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from irflow.cli import case, flow, org, top
+from irflow.cli import case, flow, ops, org, top
 from irflow.errors import IrflowError
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ Exit codes: 0 ok, 1 failure (or a broken chain), 2 bad input,
     rich_markup_mode=None,
 )
 top.register(app)
+ops.register(app)
 app.add_typer(org.app, name="org")
 app.add_typer(flow.app, name="flow")
 app.add_typer(case.app, name="case")

@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from irflow.clock import Clock, SystemClock, as_aware
-from irflow.engine import database, escalation
+from irflow.engine import database, escalation, forms
 from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import (
     COORDINATOR_TYPES,
@@ -65,7 +65,7 @@ from irflow.engine.timeline import (
     dump_payload,
     event_hash,
 )
-from irflow.engine.views import CaseContact, CaseSummary, CaseView, StepView
+from irflow.engine.views import CaseContact, CaseSummary, CaseView, DeadlineView, StepView
 from irflow.errors import (
     AmbiguousName,
     Conflict,
@@ -797,6 +797,29 @@ class Engine:
                 ).all()
             )
 
+    def report(
+        self,
+        case_id: int,
+        *,
+        part: forms.Part = "occurrence",
+        format: forms.Format = "md",
+        contact_person: str | None = None,
+    ) -> str:
+        """The form 事象発生報告書兼完了報告書 of a case (occurrence or completion part)."""
+        from irflow.engine import reports
+
+        if part not in ("occurrence", "completion"):
+            raise InvalidInput(f"part {part!r} is unknown; use occurrence or completion")
+        if format not in ("md", "html"):
+            raise InvalidInput(f"format {format!r} is unknown; use md or html")
+        view = self.case(case_id)
+        flow = self.flow_version(view.flow, view.flow_version)
+        names = {o.id: o.name for o in self.organisations().values()}
+        context = reports.incident_report_context(
+            view, flow, names, part=part, contact_person=contact_person
+        )
+        return forms.render_incident_report(context, format=format)
+
     # ------------------------------------------------------------------ contact routing
 
     @cached_property
@@ -945,14 +968,27 @@ class Engine:
             closed_at=row.closed_at,
             steps=steps,
             timeline=self.timeline(case_id),
+            deadlines=[
+                DeadlineView(
+                    step=d.step,
+                    rung=d.rung,
+                    action=d.action,
+                    deadline_at=d.deadline_at,
+                    due_at=d.due_at,
+                    fired_at=d.fired_at,
+                )
+                for d in self.deadlines(case_id)
+            ],
         )
 
-    def cases(self, *, state: str | None = None) -> list[CaseSummary]:
+    def cases(self, *, state: str | None = None, overdue: bool = False) -> list[CaseSummary]:
+        """The cases, oldest first; only those in ``state``, or ``overdue`` ones, if asked."""
         self._ready()
         query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
             query = query.where(col(CaseRow.state) == state)
         orgs = self.organisations()
+        late = self.overdue_cases()
         with Session(self.sa) as session:
             rows = list(session.exec(query).all())
         return [
@@ -964,8 +1000,10 @@ class Engine:
                 title=r.title,
                 reporter=orgs[r.reporter_id],
                 coordinator=orgs[r.coordinator_id],
+                overdue=r.id in late,
             )
             for r in rows
+            if not overdue or r.id in late
         ]
 
     def verify(self, case_id: int | None = None) -> list[ChainReport]:

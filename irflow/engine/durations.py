@@ -47,7 +47,9 @@ class Duration:
 def _same_time_next_working_day(moment: datetime, calendar: AdminCalendar) -> datetime:
     following = calendar.next_working_day_start(moment)
     return following.replace(
-        hour=moment.hour, minute=moment.minute, second=moment.second,
+        hour=moment.hour,
+        minute=moment.minute,
+        second=moment.second,
         microsecond=moment.microsecond,
     )
 

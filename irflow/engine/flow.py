@@ -98,6 +98,10 @@ class FlowSpec(_Strict):
     flags: dict[str, FlagSpec] = Field(default_factory=dict)
     report_category: str | None = None
     """The site category (a key of routing.yaml's ``categories``) reports are posted in."""
+    report_fields: dict[
+        Literal["detected_at", "impact", "response_status", "recovered_at"], str
+    ] = Field(default_factory=dict)
+    """Which step's moment or note fills each field of the report form."""
     ladders: dict[str, tuple[RungSpec, ...]] = Field(default_factory=dict)
     default_ladder: str | None = None
     phases: tuple[PhaseSpec, ...] = Field(min_length=1)
@@ -478,9 +482,17 @@ def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
             fail(f"ladder {name!r} has no rungs; give it at least one", ("ladders", name))
         for ri, rung in enumerate(rungs):
             check_duration(rung.after, ("ladders", name, ri, "after"))
+    for field_name, step_ref in spec.report_fields.items():
+        if step_ref not in where:
+            fail(
+                f"report_fields.{field_name} names step {step_ref!r}, which no phase declares",
+                ("report_fields", field_name),
+            )
     if spec.default_ladder is not None and spec.default_ladder not in spec.ladders:
-        fail(f"default_ladder {spec.default_ladder!r} is not one of ladders "
-             f"{list(spec.ladders)}", ("default_ladder",))
+        fail(
+            f"default_ladder {spec.default_ladder!r} is not one of ladders {list(spec.ladders)}",
+            ("default_ladder",),
+        )
 
     steps = {s.id: s for p in spec.phases for s in p.steps}
     for step_id, (pi, si) in where.items():
@@ -488,11 +500,17 @@ def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
         base = ("phases", pi, "steps", si)
         check_duration(step.deadline, (*base, "deadline"))
         if step.deadline is not None and not (step.ladder or spec.default_ladder):
-            fail(f"step {step_id!r} has a deadline but no ladder; name one with ladder: or "
-                 "set the flow's default_ladder", (*base, "deadline"))
+            fail(
+                f"step {step_id!r} has a deadline but no ladder; name one with ladder: or "
+                "set the flow's default_ladder",
+                (*base, "deadline"),
+            )
         if step.ladder is not None and step.ladder not in spec.ladders:
-            fail(f"step {step_id!r} uses ladder {step.ladder!r}, which is not declared; "
-                 f"ladders are {list(spec.ladders)}", (*base, "ladder"))
+            fail(
+                f"step {step_id!r} uses ladder {step.ladder!r}, which is not declared; "
+                f"ladders are {list(spec.ladders)}",
+                (*base, "ladder"),
+            )
         check_guard(step.required_if, (*base, "required_if"))
         check_guard(step.only_if, (*base, "only_if"))
         for ti, target in enumerate(step.reports_to):

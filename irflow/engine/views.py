@@ -37,6 +37,26 @@ class StepView:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class DeadlineView:
+    step: str
+    rung: int
+    action: str
+    deadline_at: datetime
+    due_at: datetime
+    fired_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "rung": self.rung,
+            "action": self.action,
+            "deadline_at": self.deadline_at.isoformat(),
+            "due_at": self.due_at.isoformat(),
+            "fired_at": self.fired_at.isoformat() if self.fired_at else None,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CaseView:
     id: int
     flow: str
@@ -53,6 +73,12 @@ class CaseView:
     closed_at: datetime | None
     steps: list[StepView]
     timeline: list[Event]
+    deadlines: list[DeadlineView]
+    """The escalation rungs of the open steps, fired or not, in the order they fall due."""
+
+    @property
+    def overdue(self) -> bool:
+        return any(d.fired_at is not None for d in self.deadlines)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +97,8 @@ class CaseView:
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
             "steps": [s.as_json() for s in self.steps],
             "timeline": [e.as_json() for e in self.timeline],
+            "deadlines": [d.as_json() for d in self.deadlines],
+            "overdue": self.overdue,
         }
 
 
@@ -83,6 +111,7 @@ class CaseSummary:
     title: str
     reporter: Organisation
     coordinator: Organisation
+    overdue: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +122,7 @@ class CaseSummary:
             "title": self.title,
             "reporter": self.reporter.as_ref(),
             "coordinator": self.coordinator.as_ref(),
+            "overdue": self.overdue,
         }
 
 

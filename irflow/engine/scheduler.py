@@ -1,0 +1,117 @@
+"""The in-process ticker of ``irflow run``: APScheduler with a memory job store only.
+
+The database is the truth; APScheduler only says when to look. Two jobs: a periodic
+sweep, and a one-off wake-up at the nearest deadline (rescheduled after every
+tick), so a rung fires within a second of its moment. There is never a job per
+case in a persistent job store: such jobs are dropped on a misfire or a renamed
+module, and run twice when several processes share the store. Each tick fires
+what is due (``Engine.sweep``) and sends what is queued (``Engine.drain``); the
+first tick runs at start, so everything that fell due while nothing ran fires then,
+in order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from irflow.engine.core import Engine
+
+
+@dataclass(kw_only=True)
+class TickReport:
+    fired: int = 0
+    sent: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Runner:
+    """Sweeps and drains on a timer until stopped."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        sweep_every: float = 10.0,
+        on_tick: Callable[[TickReport], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sweep_every = sweep_every
+        self.on_tick = on_tick
+        self._lock = threading.Lock()
+        self._scheduler: Any = None
+        self.ticks = 0
+
+    def tick(self) -> TickReport:
+        """One sweep and one drain; never raises (a failed tick is logged and retried)."""
+        report = TickReport()
+        with self._lock:
+            # Scheduler threads do not inherit contextvars: bind per tick, clear after.
+            import structlog
+
+            structlog.contextvars.bind_contextvars(job="tick")
+            try:
+                report.fired = len(self.engine.sweep())
+                drained = self.engine.drain()
+                report.sent, report.failed = len(drained.sent), len(drained.failed)
+            except Exception as exc:  # the daemon must outlive a database hiccup
+                report.errors.append(f"{type(exc).__name__}: {exc}")
+                self.engine.log.error("tick.failed", error=report.errors[-1])
+            finally:
+                structlog.contextvars.clear_contextvars()
+            self.ticks += 1
+            self._schedule_wakeup()
+        if self.on_tick is not None:
+            self.on_tick(report)
+        return report
+
+    def _schedule_wakeup(self) -> None:
+        if self._scheduler is None:
+            return
+        try:
+            nearest = self.engine.next_deadline()
+        except Exception:  # the periodic sweep will look again
+            return
+        if nearest is None:
+            return
+        run_at = max(nearest, datetime.now(UTC))
+        self._scheduler.add_job(
+            self.tick,
+            "date",
+            run_date=run_at,
+            id="wake-up",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def start(self) -> None:
+        """Start ticking in a background thread; the first tick runs at once."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._scheduler = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=UTC,
+        )
+        self._scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.sweep_every,
+            id="sweep",
+            next_run_time=datetime.now(UTC),
+        )
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop after the tick under way, if any, has finished."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
