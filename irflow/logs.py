@@ -69,9 +69,18 @@ def mask_personal_data(
 
 
 def configure(
-    *, level: str = "WARNING", json: bool | None = None, stream: TextIO | None = None
+    *,
+    level: str = "WARNING",
+    json: bool | None = None,
+    stream: TextIO | None = None,
+    stdlib: bool = True,
 ) -> None:
-    """Set up structlog (and the stdlib loggers of dependencies) with masking."""
+    """Set up structlog (and, with ``stdlib``, the stdlib loggers of dependencies) with masking.
+
+    An application that embeds irflow and configures structlog itself keeps its own
+    set-up: the engine only calls this (with ``stdlib=False``, quiet) when structlog
+    is not configured at all, so that a library user never sees INFO lines on stdout.
+    """
     stream = stream or sys.stderr
     use_json = (not stream.isatty()) if json is None else json
     renderer: Any = (
@@ -93,6 +102,8 @@ def configure(
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
+    if not stdlib:
+        return
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

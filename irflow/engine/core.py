@@ -163,6 +163,10 @@ class Engine:
         """The engine's structlog logger; imported on first use, so reads don't pay for it."""
         import structlog
 
+        if not structlog.is_configured():
+            from irflow.logs import configure
+
+            configure(stdlib=False)  # quiet and masked, never structlog's stdout default
         return structlog.get_logger("irflow")
 
     def now(self, at: datetime | None) -> datetime:
