@@ -1,6 +1,8 @@
 """Test doubles for code that embeds irflow, and property tests for any flow file.
 
 - ``MovableClock``: a clock that a test moves by hand (``advance``, ``set``).
+- ``MemoryNotifier``: the in-memory notifier (from ``irflow.notifiers.memory``),
+  re-exported here beside the other doubles.
 - hypothesis strategies: ``moments()``, ``time_steps()``, ``case_kinds(flow)``,
   ``notes()``.
 - ``flow_state_machine(flow)``: a hypothesis ``RuleBasedStateMachine`` that drives
@@ -42,7 +44,8 @@ sometimes kinds it does not, or reporters that cannot report) for reporters from
 the directory; completes steps by the right participant, declaring the flow's
 flags on the way; fires any step as any actor (participants and outsiders), with
 and without a stale ``expect_version``; reassigns coordinators; asks for the
-contact plans of open steps (``Engine.contacts``); moves the clock.
+contact plans of open steps (``Engine.contacts``); moves the clock and sweeps
+the escalation rungs that fell due (``Engine.sweep``).
 
 What it checks, after every command:
 
@@ -59,7 +62,8 @@ What it checks, after every command:
 - every done step was done by the participant of its tier at that moment (the
   coordinator may have been reassigned since); a closed case has every step it
   requires done; a case that is not closed has a required step open, so it can
-  always move on.
+  always move on;
+- a sweep fires only rungs that are due, each once, and only for steps not done.
 """
 
 from __future__ import annotations
@@ -94,9 +98,11 @@ from irflow.engine.directory import COORDINATOR_TYPES, Organisation, OrgType
 from irflow.engine.flow import CLOSED, Flow
 from irflow.engine.views import CaseView
 from irflow.errors import IrflowError, NotAllowed, NotFound
+from irflow.notifiers.memory import MemoryNotifier
 
 __all__ = [
     "FlowMachine",
+    "MemoryNotifier",
     "MovableClock",
     "case_kinds",
     "flow_state_machine",
@@ -507,8 +513,11 @@ class FlowMachine(RuleBasedStateMachine):
             "coordinator": view.coordinator.id,
             "operator": view.operator.id,
         }
+        # Mostly someone with an open step (whose contacts there are to show).
+        owners = sorted({participants[s.tier] for s in view.steps if s.status == "open"})
         actor = data.draw(
-            st.sampled_from(list(participants.values())) | st.sampled_from(self.dir.outsiders),
+            st.sampled_from(owners or list(participants.values()))
+            | st.sampled_from([*participants.values(), *self.dir.outsiders]),
             label="actor",
         )
         before = self._snapshot(case_id)
@@ -538,6 +547,20 @@ class FlowMachine(RuleBasedStateMachine):
         assert after.row[3] == before.row[3], "showing contacts changed the steps done"
         assert after.events == before.events + 1
         assert self.engine.timeline(case_id)[-1].action == "contacts_shown"
+
+    @precondition(lambda self: bool(self.cases))
+    @rule()
+    def sweep(self) -> None:
+        """The engine fires every escalation rung that has fallen due by the clock."""
+        now = self.clock.now()
+        fired = self.engine.sweep()
+        for rung in fired:
+            assert rung.due_at <= now, f"a rung due at {rung.due_at} fired at {now}"
+            if rung.case_id in self.cases:
+                self.touched.add(rung.case_id)
+                event = self.engine.timeline(rung.case_id)[rung.seq - 1]
+                assert (event.action, event.step, event.actor) == ("escalated", rung.step, None)
+        assert not self.engine.sweep(), "a second sweep at the same moment fired again"
 
     @rule(delta=time_steps())
     def move_clock(self, delta: timedelta) -> None:
@@ -577,6 +600,9 @@ class FlowMachine(RuleBasedStateMachine):
         for event in view.timeline[1:]:
             if event.action == "coordinator_assigned":
                 participants["coordinator"] = str(event.payload["to"])
+            elif event.action == "escalated":
+                assert event.step not in done_by, f"step {event.step!r} escalated after it was done"
+                assert event.from_state == event.to_state != CLOSED
             elif event.action == "step_completed" and event.step is not None:
                 step = flow.steps[event.step]
                 assert event.actor == participants[step.tier], (

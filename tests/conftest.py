@@ -1,0 +1,80 @@
+"""Fixtures: every storage test runs on every backend.
+
+``db_url`` and ``engine`` are parametrized with the ids ``sqlite`` and
+``postgresql``. SQLite always runs, on a file in the test's temporary folder.
+PostgreSQL runs when ``IRFLOW_TEST_DATABASE_URL`` names a database (e.g.
+``postgresql://postgres@127.0.0.1:5432/test``); each test then gets a schema of
+its own, dropped afterwards, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from irflow.clock import JST
+from irflow.engine.core import Engine
+from irflow.engine.database import database_url
+from irflow.testing import MovableClock
+
+PG_ENV = "IRFLOW_TEST_DATABASE_URL"
+BACKENDS = ("sqlite", "postgresql")
+
+#: A weekday morning in Japan, inside every contact window.
+START = datetime(2026, 4, 1, 10, 0, tzinfo=JST)
+
+
+def pg_base_url() -> str | None:
+    """The PostgreSQL URL tests may use, or None when PostgreSQL tests are off."""
+    return os.environ.get(PG_ENV) or None
+
+
+def _schema_url(base: str, schema: str) -> str:
+    """``base`` with every connection's search_path set to ``schema``."""
+    url = make_url(database_url(base))
+    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'irflow.db'}"
+        return
+    base = pg_base_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL tests are off; set {PG_ENV}=postgresql://USER@HOST/DB to run them")
+    schema = f"irflow_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(database_url(base))
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield _schema_url(base, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """The clock the ``engine`` fixture reads; move it to make time pass."""
+    return MovableClock(START)
+
+
+@pytest.fixture
+def engine(db_url: str, clock: MovableClock) -> Iterator[Engine]:
+    """An initialised engine (schema and bundled directory) on each backend."""
+    eng = Engine(db_url, clock=clock)
+    eng.init()
+    try:
+        yield eng
+    finally:
+        eng.close()
