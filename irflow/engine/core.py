@@ -338,6 +338,7 @@ class Engine:
     ) -> Advanced:
         """Open a case for ``reporter``; its first event is ``opened``."""
         moment = self.now(at)
+        _clean_text("the title", title)
         if not title.strip():
             raise InvalidInput("a case needs a title; pass --title with a short summary")
         rep = self.organisation(reporter)
@@ -421,6 +422,7 @@ class Engine:
     ) -> Advanced:
         """Complete ``step`` of a case as ``actor``; declare ``flags`` on the way."""
         moment = self.now(at)
+        _clean_text("the note", note)
         with self.ledger.connection() as conn:
             case = self._load(conn, case_id)
             flow = self.flow_version(case.flow, case.flow_version)
@@ -508,6 +510,7 @@ class Engine:
     ) -> Advanced:
         """Make a competent ministry or aggregation agency the case's coordinator."""
         moment = self.now(at)
+        _clean_text("the note", note)
         with self.ledger.connection() as conn:
             case = self._load(conn, case_id)
             org = self._actor(case, actor)
@@ -1039,6 +1042,13 @@ class Engine:
             facts.done[ev.step] = [ev.actor, ev.at.isoformat()]
             flow.settle(model)
         return model.state
+
+
+def _clean_text(field: str, text: str | None) -> str | None:
+    """Refuse text no backend stores alike (PostgreSQL rejects NUL, SQLite keeps it)."""
+    if text is not None and "\x00" in text:
+        raise InvalidInput(f"{field} contains a NUL character; remove it")
+    return text
 
 
 def _split(text: str) -> frozenset[str]:

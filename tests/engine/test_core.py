@@ -648,3 +648,14 @@ def test_empty_database_is_not_initialised(db_url: str) -> None:
             empty.open_case(reporter=SANJO, title="x")
         with pytest.raises(NotInitialised):
             empty.verify()
+
+
+def test_nul_in_text_is_refused_on_every_backend(engine: Engine) -> None:
+    """A NUL character in a title or note is bad input on every backend, and nothing is written."""
+    with pytest.raises(InvalidInput, match="NUL"):
+        engine.open_case(reporter="sanjo", title="サンプル\x00障害")
+    assert engine.cases() == []
+    case = engine.open_case(reporter="sanjo", title="サンプル障害")
+    with pytest.raises(InvalidInput, match="NUL"):
+        engine.advance(case.case_id, "detect_anomaly", actor="sanjo", note="a\x00b")
+    assert engine.case(case.case_id).version == 1
