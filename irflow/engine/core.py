@@ -150,6 +150,7 @@ class Engine:
             self._schema_checked = True
 
     def close(self) -> None:
+        self.ledger.close()
         self.sa.dispose()
 
     def __enter__(self) -> Engine:

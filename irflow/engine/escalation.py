@@ -66,7 +66,7 @@ def sweep(engine: Engine, now: datetime, *, limit: int | None = None) -> list[Fi
 
 def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     ledger = engine.ledger
-    case = ledger.load(conn, due.case_id, in_transaction=True)
+    case = ledger.load(conn, due.case_id)
     assert case is not None, "a deadline row always belongs to a case (foreign key)"
     flow = engine.flow_version(case.flow, case.flow_version)
     step = flow.steps[due.step]

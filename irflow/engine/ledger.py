@@ -10,6 +10,7 @@ connection: measured here, the ORM costs 10-20x the bare driver on this path
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -109,6 +110,9 @@ class Ledger:
     def __init__(self, engine: SAEngine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[Any] = []
         p = "?" if self.sqlite else "%s"
         self._select = f"SELECT {_CASE_COLUMNS} FROM irflow_case WHERE id = {p}"
         self._update = (
@@ -139,45 +143,83 @@ class Ledger:
             "recipients, sender_id, category, status, attempts, next_attempt_at, created_at) "
             f"VALUES ({', '.join([p] * 10)}, 'queued', 0, {p}, {p})"
         )
-        skip_locked = "" if self.sqlite else " FOR UPDATE SKIP LOCKED"
+        # On PostgreSQL the claim locks the rung AND its case row, skipping both when
+        # either is taken: a command holding the case row (about to delete the rung) is
+        # never deadlocked against a sweep, and while one sweeper fires a case's rung no
+        # other fires that case's later rungs ahead of it.
+        skip_locked = "" if self.sqlite else " FOR UPDATE OF d, c SKIP LOCKED"
         self._claim_due = (
-            "SELECT case_id, step, rung, action, opened_at, deadline_at, due_at FROM deadline "
-            f"WHERE fired_at IS NULL AND due_at <= {p} "
-            f"ORDER BY due_at, case_id, step, rung LIMIT 1{skip_locked}"
+            "SELECT d.case_id, d.step, d.rung, d.action, d.opened_at, d.deadline_at, d.due_at "
+            "FROM deadline d JOIN irflow_case c ON c.id = d.case_id "
+            f"WHERE d.fired_at IS NULL AND d.due_at <= {p} "
+            f"ORDER BY d.due_at, d.case_id, d.step, d.rung LIMIT 1{skip_locked}"
         )
 
     def moment(self, at: datetime) -> Any:
         """A moment as the driver should receive it (SQLAlchemy's SQLite text on SQLite)."""
         utc = at.astimezone(UTC)
         if self.sqlite:
-            return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+            # The text SQLAlchemy's SQLite DateTime stores; isoformat is 4x strftime.
+            return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
         return utc
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        """A pooled DBAPI connection; driver errors become ``StorageError``."""
-        conn = self.engine.raw_connection()
+        """This thread's DBAPI connection; driver errors become ``StorageError``.
+
+        Each thread keeps one connection for the hot path: checking one out of the
+        pool for every command cost a tenth of a step (bench/advance.py). Whatever
+        the block leaves uncommitted is rolled back; a connection that failed is
+        dropped and the next command opens a new one.
+        """
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.engine.raw_connection()
+            with self._lock:
+                self._opened.append(conn)
         try:
             yield conn
         except self._driver_errors() as exc:
-            conn.rollback()
+            self._discard(conn)
             raise StorageError(f"the database refused the change: {exc}") from None
         except BaseException:
             conn.rollback()
             raise
-        finally:
+        else:
+            conn.rollback()  # a no-op after a commit; ends a read-only transaction
+
+    def _discard(self, conn: Any) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._opened:
+                self._opened.remove(conn)
+        try:
+            conn.rollback()
             conn.close()
+        except self._driver_errors():
+            conn.invalidate()
+
+    def close(self) -> None:
+        """Give every thread's connection back (``Engine.close``)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            try:
+                conn.close()
+            except self._driver_errors():
+                pass
+        self._local = threading.local()
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (self.engine.dialect.loaded_dbapi.Error,)
 
-    def load(self, conn: Any, case_id: int, *, in_transaction: bool = False) -> CaseRecord | None:
+    def load(self, conn: Any, case_id: int) -> CaseRecord | None:
+        """The case row. On PostgreSQL the read opens the transaction the write will use
+        (one round trip fewer than ending it); the guarded UPDATE still decides."""
         cur = conn.cursor()
         cur.execute(self._select, (case_id,))
         row = cur.fetchone()
         cur.close()
-        if not self.sqlite and not in_transaction:
-            conn.rollback()  # end the read-only transaction psycopg opened for the SELECT
         return CaseRecord(*row) if row else None
 
     def open(

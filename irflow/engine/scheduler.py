@@ -45,6 +45,11 @@ class Runner:
         self.on_tick = on_tick
         self._lock = threading.Lock()
         self._scheduler: Any = None
+        # Guards adding the wake-up job against stop(): APScheduler's shutdown holds its
+        # job store lock while it waits for the running tick, so a tick that then adds
+        # a job would wait forever.
+        self._jobs_lock = threading.Lock()
+        self._stopping = False
         self.ticks = 0
 
     def tick(self) -> TickReport:
@@ -79,15 +84,23 @@ class Runner:
             return
         if nearest is None:
             return
-        run_at = max(nearest, datetime.now(UTC))
-        self._scheduler.add_job(
-            self.tick,
-            "date",
-            run_date=run_at,
-            id="wake-up",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+        # Waiting is measured on the engine's clock. A rung still due after this tick
+        # (another worker is firing it, or firing it failed) is left to the periodic
+        # sweep: waking up at once for it would spin.
+        wait = nearest - self.engine.clock.now()
+        if wait.total_seconds() <= 0:
+            return
+        with self._jobs_lock:
+            if self._stopping or self._scheduler is None:
+                return
+            self._scheduler.add_job(
+                self.tick,
+                "date",
+                run_date=datetime.now(UTC) + wait,
+                id="wake-up",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
 
     def start(self) -> None:
         """Start ticking in a background thread; the first tick runs at once."""
@@ -95,6 +108,7 @@ class Runner:
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        self._stopping = False
         self._scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(1)},
@@ -112,6 +126,8 @@ class Runner:
 
     def stop(self) -> None:
         """Stop after the tick under way, if any, has finished."""
+        with self._jobs_lock:
+            self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
