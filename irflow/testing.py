@@ -63,7 +63,9 @@ What it checks, after every command:
   coordinator may have been reassigned since); a closed case has every step it
   requires done; a case that is not closed has a required step open, so it can
   always move on;
-- a sweep fires only rungs that are due, each once, and only for steps not done.
+- a sweep fires only rungs that are due, each once, and only for steps not done;
+- the case keeps escalation deadlines for exactly its open required steps that
+  have one, each with its whole ladder.
 """
 
 from __future__ import annotations
@@ -581,7 +583,8 @@ class FlowMachine(RuleBasedStateMachine):
             self.check_case(case_id)
 
     def check_case(self, case_id: int) -> CaseView:
-        """State declared, replay equals state, chain verifies, steps done by the right tier."""
+        """State declared, replay equals state, chain verifies, steps done by the right tier,
+        and deadlines kept for exactly the open steps the case needs."""
         flow = self.flow
         view = self.engine.case(case_id)
         assert view.state in flow.states, f"case {case_id} is in undeclared state {view.state!r}"
@@ -622,6 +625,21 @@ class FlowMachine(RuleBasedStateMachine):
             assert (s.status == "done") == (s.id in done_by), f"step {s.id!r} status {s.status}"
             if s.status == "done":
                 assert s.done_by == done_by[s.id]
+        # Deadlines: exactly the open steps the case needs, each with its whole ladder.
+        needed = {
+            s.id
+            for s in view.steps
+            if s.required and s.status == "open" and flow.steps[s.id].deadline is not None
+        }
+        rungs: dict[str, set[int]] = {}
+        for d in view.deadlines:
+            rungs.setdefault(d.step, set()).add(d.rung)
+        assert set(rungs) == needed, (
+            f"case {case_id} has deadlines for {sorted(rungs)}, its open required steps "
+            f"with deadlines are {sorted(needed)}"
+        )
+        for step_id, numbers in rungs.items():
+            assert numbers == {r.number for r in flow.steps[step_id].ladder}
         if view.state == CLOSED:
             assert view.closed_at is not None
             missing = [s.id for s in view.steps if s.required and s.status != "done"]

@@ -33,7 +33,7 @@ from irflow.engine.directory import (
     match,
     read_csv_file,
 )
-from irflow.engine.effects import SITE, Notices, deadlines_for, open_steps
+from irflow.engine.effects import SITE, Notices, deadlines_for, newly_open, open_steps
 from irflow.engine.escalation import Fired
 from irflow.engine.flow import (
     BUNDLED,
@@ -443,8 +443,7 @@ class Engine:
             facts = CaseFacts(kinds=frozenset(case.kinds.split(",")), flags=flags, done=done)
             self._check_open(case, flow, spec, facts)
             self._check_flag_timing(case, flow, facts, declare)
-            was_open = open_steps(
-                flow,
+            prior = (
                 case.state,
                 CaseFacts(kinds=facts.kinds, flags=_split(case.flags), done=dict(done)),
             )
@@ -477,7 +476,7 @@ class Engine:
             )
             case.last_seq, case.last_hash = event.seq, event.hash
             closed_at = moment if case.state == CLOSED else None
-            opened = sorted(open_steps(flow, case.state, facts) - was_open)
+            opened = newly_open(flow, step, prior, (case.state, facts))
             effects = Effects(
                 clear_steps=[step],
                 deadlines=deadlines_for(flow, case.id, opened, moment, self.calendar),

@@ -48,6 +48,40 @@ def open_steps(flow: Flow, state: str, facts: CaseFacts) -> set[str]:
     }
 
 
+def newly_open(
+    flow: Flow,
+    step_id: str,
+    before: tuple[str, CaseFacts],
+    after: tuple[str, CaseFacts],
+) -> list[str]:
+    """The steps completing ``step_id`` opened for escalation, in flow order.
+
+    Only the steps that wait for it, the steps of a phase the case entered, and
+    (when a flag was declared) the conditional steps can change; asking just those
+    keeps the hot path from re-deriving every step's status twice.
+    """
+    (state_before, facts_before), (state_after, facts_after) = before, after
+    candidates = set(flow.dependents[step_id])
+    if state_after != state_before:
+        low, high = flow.phase_index[state_before], flow.phase_index[state_after]
+        for phase in flow.spec.phases[low + 1 : high + 1]:
+            candidates.update(s.id for s in phase.steps)
+    if facts_after.flags != facts_before.flags:
+        candidates.update(flow.conditional)
+
+    def due(sid: str, state: str, facts: CaseFacts) -> bool:
+        s = flow.steps[sid]
+        return flow.is_required(s, facts) and flow.status(s, state, facts) == "open"
+
+    return [
+        sid
+        for sid in flow.steps
+        if sid in candidates
+        and due(sid, state_after, facts_after)
+        and not due(sid, state_before, facts_before)
+    ]
+
+
 def deadlines_for(
     flow: Flow,
     case_id: int,
@@ -213,6 +247,7 @@ __all__ = [
     "Effects",
     "Notices",
     "deadlines_for",
+    "newly_open",
     "open_steps",
     "participants",
 ]

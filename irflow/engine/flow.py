@@ -226,6 +226,14 @@ class Flow:
         self.phase_steps: dict[str, tuple[Step, ...]] = {
             p.id: tuple(self.steps[s.id] for s in p.steps) for p in spec.phases
         }
+        #: The steps that wait for each step: the only ones its completion can open.
+        self.dependents: dict[str, tuple[str, ...]] = {
+            sid: tuple(s.id for s in self.steps.values() if sid in s.requires) for sid in self.steps
+        }
+        #: Steps a declared flag can make required.
+        self.conditional: tuple[str, ...] = tuple(
+            s.id for s in self.steps.values() if s.required_if is not None
+        )
 
     def _ladder(self, step: StepSpec) -> tuple[Rung, ...]:
         name = step.ladder or self.spec.default_ladder
