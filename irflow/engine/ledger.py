@@ -9,8 +9,8 @@ connection: measured here, the ORM costs 10-20x the bare driver on this path
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
