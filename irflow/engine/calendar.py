@@ -20,9 +20,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-import holidays
-from holidays.countries.japan import Japan
-
 from irflow.clock import JST, to_jst
 from irflow.errors import InvalidInput
 
@@ -188,6 +185,11 @@ class AdminCalendar:
 
 def _national_holidays(year: int) -> dict[date, str]:
     """The national holidays of ``year`` with their Japanese names, from ``holidays``."""
+    # Imported here: the library loads every country (~90 ms), which only the first
+    # calendar question of a process should pay, not `irflow case show`.
+    import holidays
+    from holidays.countries.japan import Japan
+
     if not Japan.start_year <= year <= Japan.end_year:
         # Outside these years the library returns nothing, which would silently make
         # every weekday a working day.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -47,7 +47,6 @@ from irflow.engine.flow import (
 )
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
 from irflow.engine.outbox import Dispatcher, DrainReport, requeue
-from irflow.engine.routing import ContactPlan, RoutingRules, bundled_routing, plan_contact
 from irflow.engine.tables import (
     CaseRow,
     DeadlineRow,
@@ -75,6 +74,9 @@ from irflow.errors import (
     StepNotOpen,
 )
 from irflow.notifiers.base import Notifier
+
+if TYPE_CHECKING:
+    from irflow.engine.routing import ContactPlan, RoutingRules
 
 ROLES = ("reporter", "coordinator", "operator")
 
@@ -832,6 +834,8 @@ class Engine:
     @cached_property
     def routing(self) -> tuple[RoutingRules, AdminCalendar]:
         """The bundled routing rules and their administrative calendar."""
+        from irflow.engine.routing import bundled_routing
+
         rules = bundled_routing()
         return rules, rules.calendar()
 
@@ -849,6 +853,8 @@ class Engine:
         self, sender: str, recipient: str, situation: str, at: datetime | None = None
     ) -> ContactPlan:
         """How ``sender`` reaches ``recipient`` (or ``"operator"``) about ``situation`` now."""
+        from irflow.engine.routing import plan_contact
+
         rules, calendar = self.routing
         if situation not in ("incident", "normal"):
             raise InvalidInput(f"situation {situation!r} is unknown; use incident or normal")
@@ -866,6 +872,8 @@ class Engine:
         the case's timeline as a ``contacts_shown`` event, so the record says what the
         person was told to do and when.
         """
+        from irflow.engine.routing import plan_contact
+
         moment = self.now(at)
         rules, calendar = self.routing
         with self.ledger.connection() as conn:

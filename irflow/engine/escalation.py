@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from irflow.engine.effects import SUPERVISOR, participants
 from irflow.engine.ledger import Effects
-from irflow.engine.routing import plan_contact, render_checklist
 
 if TYPE_CHECKING:
     from irflow.engine.core import Engine
@@ -81,6 +80,8 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
         supervisor = who[SUPERVISOR[step.tier]]
         told = [supervisor]
         if supervisor != owner:
+            from irflow.engine.routing import plan_contact, render_checklist
+
             rules, calendar = engine.routing
             orgs = engine.organisations()
             plan = plan_contact(

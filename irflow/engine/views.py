@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from irflow.engine.directory import Organisation
-from irflow.engine.routing import ContactPlan
 from irflow.engine.timeline import Event
+
+if TYPE_CHECKING:
+    from irflow.engine.routing import ContactPlan
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,0 +1,518 @@
+"""Deadlines and their escalation ladders, fired by the sweep and by the Runner, on every
+backend, with the movable clock.
+
+The bundled incident flow's ladder: remind the step's owner at the deadline, notify
+its supervisor 30 minutes later (with the contact plan for phoning the owner), mark
+the case overdue 2 hours after the deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from irflow.clock import JST
+from irflow.engine import escalation
+from irflow.engine.core import Engine
+from irflow.engine.flow import bundled_flow
+from irflow.engine.ledger import Ledger
+from irflow.engine.scheduler import Runner, TickReport
+from irflow.engine.timeline import Event
+from irflow.errors import Conflict
+from irflow.testing import MovableClock
+from tests.conftest import START
+
+INCIDENT = bundled_flow("incident")
+SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
+ACTORS = {"reporter": SANJO, "coordinator": NIIGATA, "operator": OPERATOR}
+DETECT = ["detect_anomaly", "report_status", "coordinator_report_status",
+          "receive_occurrence_report"]  # fmt: skip
+WHOLE_CASE = [*DETECT, "analyse_event", "receive_analysis", "analyse_failure",
+              "contact_agencies", "carry_out_response", "operator_response", "receive_results",
+              "operator_receive_results", "confirm_recovery", "receive_completion",
+              "announce_status"]  # fmt: skip
+
+#: The standard ladder: (rung, action, how long after the deadline it falls due).
+LADDER = [
+    (1, "remind", timedelta(0)),
+    (2, "notify", timedelta(minutes=30)),
+    (3, "mark_overdue", timedelta(hours=2)),
+]
+TICK = timedelta(microseconds=1)
+
+
+def open_sanjo(engine: Engine, at: datetime | None = None) -> int:
+    return engine.open_case(reporter=SANJO, title="住基ネット照会の異常", at=at).case_id
+
+
+def do(engine: Engine, case_id: int, *steps: str) -> None:
+    """Complete ``steps`` in order, each by the participant of its tier in 三条市's case."""
+    for step in steps:
+        engine.advance(case_id, step, actor=ACTORS[INCIDENT.steps[step].tier])
+
+
+def escalated(engine: Engine, case_id: int) -> list[Event]:
+    return [e for e in engine.timeline(case_id) if e.action == "escalated"]
+
+
+def rungs(engine: Engine, case_id: int) -> list[tuple[str | None, int, str]]:
+    """The escalated events of a case as (step, rung, action), in timeline order."""
+    return [(e.step, e.payload["rung"], e.payload["action"]) for e in escalated(engine, case_id)]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    limit = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < limit, "timed out waiting"
+        time.sleep(0.01)
+
+
+# --------------------------------------------------------------------------- the ladder
+
+
+@pytest.mark.parametrize(
+    ("before", "step", "owner", "supervisor"),
+    [
+        (DETECT[:1], "report_status", SANJO, NIIGATA),
+        (DETECT[:2], "coordinator_report_status", NIIGATA, OPERATOR),
+        (DETECT[:3], "receive_occurrence_report", OPERATOR, OPERATOR),
+    ],
+    ids=["reporter-step", "coordinator-step", "operator-step"],
+)
+def test_case_left_alone_climbs_its_whole_ladder_once_in_order_on_time(
+    engine: Engine,
+    clock: MovableClock,
+    before: list[str],
+    step: str,
+    owner: str,
+    supervisor: str,
+) -> None:
+    """A step nobody does is reminded, escalated and marked overdue: once each, exactly on time."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, *before)  # all at START: the earlier steps never fall due
+    deadline = START + timedelta(hours=1)  # the three steps' deadline is 1h
+    dues = [deadline + after for _, _, after in LADDER]
+    moments = {START + timedelta(minutes=5 * i) for i in range(45)}
+    moments |= {due - TICK for due in dues} | set(dues)
+
+    fired = []
+    for moment in sorted(moments):
+        clock.set(moment)
+        fired += [(moment, f.step, f.rung, f.action, f.told) for f in engine.sweep()]
+        listed = [c.id for c in engine.cases(overdue=True)]
+        assert listed == ([case_id] if moment >= dues[0] else []), moment
+
+    assert fired == [
+        (dues[0], step, 1, "remind", (owner,)),
+        (dues[1], step, 2, "notify", (supervisor,)),
+        (dues[2], step, 3, "mark_overdue", ()),
+    ]
+    events = escalated(engine, case_id)
+    assert [(e.actor, e.step, e.at, e.from_state, e.to_state) for e in events] == [
+        (None, step, due, "detect", "detect") for due in dues
+    ]
+    for event, (rung, action, after) in zip(events, LADDER, strict=True):
+        assert event.payload["rung"] == rung
+        assert event.payload["action"] == action
+        assert datetime.fromisoformat(event.payload["deadline"]) == deadline
+        assert datetime.fromisoformat(event.payload["due_at"]) == deadline + after
+    assert [e.payload["told"] for e in events] == [[owner], [supervisor], []]
+    notify = events[1].payload
+    if supervisor == owner:
+        assert "contact_plan" not in notify  # the operator's own step: nobody else to phone
+    else:
+        phones = [s for s in notify["contact_plan"]["steps"] if s["action"] == "phone"]
+        assert phones, notify["contact_plan"]
+        assert phones[0]["number"] == engine.organisation(owner).daytime_phone
+    (chain,) = engine.verify(case_id)
+    assert chain.ok, chain.problem
+    view = engine.case(case_id)
+    assert [(d.step, d.rung, d.fired_at) for d in view.deadlines] == [
+        (step, rung, due) for (rung, _, _), due in zip(LADDER, dues, strict=True)
+    ]
+    clock.advance(timedelta(days=30))
+    assert engine.sweep() == []
+    assert len(escalated(engine, case_id)) == 3
+
+
+def test_first_step_deadline_counts_from_the_case_opening(
+    engine: Engine, clock: MovableClock
+) -> None:
+    """A new case's first step gets its three rungs at opening, due from the moment it opened."""
+    case_id = open_sanjo(engine)
+    deadline = START + timedelta(minutes=30)  # detect_anomaly: 30m
+    assert [(d.step, d.rung, d.action, d.deadline_at, d.due_at, d.fired_at)
+            for d in engine.deadlines(case_id)] == [
+        ("detect_anomaly", rung, action, deadline, deadline + after, None)
+        for rung, action, after in LADDER
+    ]  # fmt: skip
+    assert engine.next_deadline() == deadline
+    clock.set(deadline - TICK)
+    assert engine.sweep() == []
+    clock.set(deadline)
+    assert [(f.step, f.rung) for f in engine.sweep()] == [("detect_anomaly", 1)]
+    assert engine.next_deadline() == deadline + timedelta(minutes=30)
+
+
+def test_completing_a_step_removes_its_rungs_and_the_overdue_mark(
+    engine: Engine, clock: MovableClock
+) -> None:
+    """A done step's unfired rungs never fire, and its case leaves the overdue list."""
+    case_id = open_sanjo(engine)
+    clock.set(START + timedelta(minutes=31))
+    assert [f.action for f in engine.sweep()] == ["remind"]
+    assert [c.id for c in engine.cases(overdue=True)] == [case_id]
+
+    clock.set(START + timedelta(minutes=40))
+    do(engine, case_id, "detect_anomaly")
+    assert {d.step for d in engine.deadlines(case_id)} == {"report_status"}
+    assert all(d.fired_at is None for d in engine.deadlines(case_id))
+    assert engine.cases(overdue=True) == []
+
+    clock.set(START + timedelta(days=1))
+    fired = engine.sweep()
+    assert [(f.step, f.rung) for f in fired] == [("report_status", n) for n, _, _ in LADDER]
+    assert rungs(engine, case_id) == [
+        ("detect_anomaly", 1, "remind"),
+        *(("report_status", n, action) for n, action, _ in LADDER),
+    ]
+    (chain,) = engine.verify(case_id)
+    assert chain.ok
+
+
+def test_deadlines_follow_the_open_steps_until_the_case_closes(engine: Engine) -> None:
+    """At every point the rungs on file are those of the open required steps; closed, none."""
+    case_id = open_sanjo(engine)
+    for step in WHOLE_CASE:
+        view = engine.case(case_id)
+        open_required = {s.id for s in view.steps if s.status == "open" and s.required}
+        assert {d.step for d in view.deadlines} == open_required, step
+        assert len(view.deadlines) == 3 * len(open_required)
+        do(engine, case_id, step)
+    assert engine.case(case_id).state == "closed"
+    assert engine.deadlines(case_id) == []
+    assert engine.next_deadline() is None
+    assert engine.sweep(START + timedelta(days=365)) == []
+
+
+# --------------------------------------------------------------------------- working time
+
+
+@pytest.mark.parametrize(
+    ("opened", "deadline"),
+    [
+        # Monday before the year-end closure (29 Dec - 3 Jan): due the first Monday after.
+        (datetime(2026, 12, 28, 10, tzinfo=JST), datetime(2027, 1, 4, 10, tzinfo=JST)),
+        # Friday before a weekend, 敬老の日, 国民の休日 and 秋分の日 (21-23 Sep 2026).
+        (datetime(2026, 9, 18, 10, tzinfo=JST), datetime(2026, 9, 24, 10, tzinfo=JST)),
+        # Saturday: counting starts Monday 00:00, so one working day ends Tuesday 00:00.
+        (datetime(2026, 11, 28, 10, tzinfo=JST), datetime(2026, 12, 1, 0, tzinfo=JST)),
+    ],
+    ids=["year-end", "holidays", "saturday"],
+)
+def test_working_day_deadline_skips_closed_days(
+    engine: Engine, clock: MovableClock, opened: datetime, deadline: datetime
+) -> None:
+    """A "1 working day" step falls due on the administrative calendar, and climbs from there."""
+    clock.set(opened)
+    case_id = open_sanjo(engine)
+    do(engine, case_id, *DETECT)  # analyse_event opens now
+    rows = engine.deadlines(case_id)
+    assert [(d.step, d.opened_at, d.deadline_at, d.due_at) for d in rows] == [
+        ("analyse_event", opened, deadline, deadline + after) for _, _, after in LADDER
+    ]
+    moments = {opened + timedelta(hours=6 * i) for i in range(40)}
+    moments = {m for m in moments if m < deadline + timedelta(hours=3)}
+    moments |= {deadline + after - TICK for _, _, after in LADDER}
+    moments |= {deadline + after for _, _, after in LADDER}
+    fired = []
+    for moment in sorted(moments):
+        clock.set(moment)
+        fired += [(moment, f.rung, f.action) for f in engine.sweep()]
+    assert fired == [(deadline + after, rung, action) for rung, action, after in LADDER]
+    assert [e.at for e in escalated(engine, case_id)] == [deadline + a for _, _, a in LADDER]
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _other_engine(engine: Engine, clock: MovableClock) -> Engine:
+    """An engine of its own (own pool) on ``engine``'s database and clock."""
+    url = engine.sa.url.render_as_string(hide_password=False)
+    return Engine(url, clock=clock)
+
+
+def _pause_first_call(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, thread: Callable[[], Any]
+) -> tuple[threading.Event, threading.Event]:
+    """Make the first call of ``owner.name`` from ``thread()`` wait: (entered, release)."""
+    entered, release = threading.Event(), threading.Event()
+    original = getattr(owner, name)
+    armed = [True]
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        if armed[0] and threading.current_thread() is thread():
+            armed[0] = False
+            entered.set()
+            assert release.wait(10), "never released"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, paused)
+    return entered, release
+
+
+def _signal_after_first_call(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, thread: Callable[[], Any]
+) -> threading.Event:
+    """An event set once the first call of ``owner.name`` from ``thread()`` has returned."""
+    returned = threading.Event()
+    original = getattr(owner, name)
+
+    def signalling(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if threading.current_thread() is thread():
+            returned.set()
+        return result
+
+    monkeypatch.setattr(owner, name, signalling)
+    return returned
+
+
+def _let_run(engine: Engine, outcome: Outcome) -> None:
+    """Give a sweep time to meet the locks held: on PostgreSQL it must not wait for them."""
+    if engine.ledger.sqlite:
+        outcome.thread.join(0.3)  # one writer at a time: it waits for the lock
+    else:
+        outcome.thread.join(10)
+        assert not outcome.thread.is_alive(), "the sweep waited for a lock on PostgreSQL"
+
+
+class Outcome:
+    """What a command run in a thread returned or raised."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self.value = call()
+        except BaseException as exc:
+            self.error = exc
+
+    def start(self) -> Outcome:
+        self.thread.start()
+        return self
+
+    def join(self) -> Outcome:
+        self.thread.join(20)
+        assert not self.thread.is_alive(), "still running"
+        return self
+
+
+def test_step_done_while_its_rung_fires_is_refused_cleanly_not_deadlocked(
+    engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command racing a sweep that fires its step's rung gets a Conflict, never a deadlock."""
+    case_id = open_sanjo(engine)
+    clock.set(START + timedelta(minutes=31))
+    other = _other_engine(engine, clock)
+    try:
+        sweep = Outcome(engine.sweep)
+        entered, release = _pause_first_call(
+            monkeypatch, escalation, "participants", lambda: sweep.thread
+        )
+        sweep.start()
+        assert entered.wait(10)  # the sweep has claimed the rung and is firing it
+        command = Outcome(lambda: other.advance(case_id, "detect_anomaly", actor=SANJO))
+        loaded = _signal_after_first_call(monkeypatch, Ledger, "load", lambda: command.thread)
+        command.start()
+        assert loaded.wait(10)  # the command has read the case, at the version before the rung
+        time.sleep(0.2)  # and is now waiting for the sweep's transaction
+        release.set()
+        sweep.join()
+        command.join()
+        assert sweep.error is None
+        assert [(f.step, f.rung) for f in sweep.value] == [("detect_anomaly", 1)]
+        assert isinstance(command.error, Conflict), command.error
+        other.advance(case_id, "detect_anomaly", actor=SANJO)  # the retry
+    finally:
+        other.close()
+    assert {d.step for d in engine.deadlines(case_id)} == {"report_status"}
+    assert rungs(engine, case_id) == [("detect_anomaly", 1, "remind")]
+    (chain,) = engine.verify(case_id)
+    assert chain.ok
+
+
+def test_sweep_during_a_command_on_the_same_step_fires_nothing_and_blocks_nothing(
+    engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep meeting a command that completes the due step skips it; the command succeeds."""
+    case_id = open_sanjo(engine)
+    clock.set(START + timedelta(minutes=31))
+    other = _other_engine(engine, clock)
+    try:
+        command = Outcome(lambda: engine.advance(case_id, "detect_anomaly", actor=SANJO))
+        # Ledger.insert_event runs right after the guarded UPDATE of the case row.
+        entered, release = _pause_first_call(
+            monkeypatch, Ledger, "insert_event", lambda: command.thread
+        )
+        command.start()
+        assert entered.wait(10)  # the command holds the case row, uncommitted
+        sweep = Outcome(other.sweep).start()
+        _let_run(engine, sweep)  # PostgreSQL: skips the busy case at once; SQLite: waits
+        release.set()
+        command.join()
+        sweep.join()
+    finally:
+        other.close()
+    assert command.error is None, command.error
+    assert sweep.error is None, sweep.error
+    assert sweep.value == []
+    assert {d.step for d in engine.deadlines(case_id)} == {"report_status"}
+    assert rungs(engine, case_id) == []
+
+
+def test_later_rungs_wait_for_an_earlier_rung_another_sweeper_is_firing(
+    engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one sweeper fires a case's first rung, no other fires its later rungs ahead of it."""
+    case_id = open_sanjo(engine)
+    clock.set(START + timedelta(hours=3))  # all three rungs due
+    other = _other_engine(engine, clock)
+    try:
+        first = Outcome(engine.sweep)
+        entered, release = _pause_first_call(
+            monkeypatch, escalation, "participants", lambda: first.thread
+        )
+        first.start()
+        assert entered.wait(10)  # the first sweeper holds rung 1
+        second = Outcome(other.sweep).start()
+        _let_run(engine, second)  # PostgreSQL: skips the busy case at once; SQLite: waits
+        release.set()
+        first.join()
+        second.join()
+    finally:
+        other.close()
+    assert first.error is None, first.error
+    assert second.error is None, second.error
+    both = [(f.rung, f.action) for f in [*first.value, *second.value]]
+    assert sorted(both) == [(n, a) for n, a, _ in LADDER]
+    assert rungs(engine, case_id) == [("detect_anomaly", n, a) for n, a, _ in LADDER]
+    (chain,) = engine.verify(case_id)
+    assert chain.ok
+
+
+# --------------------------------------------------------------------------- the Runner
+
+
+def test_restart_fires_the_rungs_missed_while_stopped_once_in_order(
+    engine: Engine, clock: MovableClock
+) -> None:
+    """A restarted Runner fires the two rungs that fell due while it was stopped, on one tick."""
+    case_id = open_sanjo(engine)
+    reports: list[TickReport] = []
+    runner = Runner(engine, sweep_every=3600, on_tick=reports.append)
+    runner.start()
+    wait_for(lambda: runner.ticks >= 1)
+    time.sleep(0.3)  # nothing is due: the runner waits for the deadline, it does not spin
+    runner.stop()
+    assert runner.ticks == 1
+    assert [r.fired for r in reports] == [0]
+    assert rungs(engine, case_id) == []
+
+    clock.set(START + timedelta(minutes=65))  # past remind (10:30) and notify (11:00)
+    runner.start()
+    wait_for(lambda: runner.ticks >= 2)
+    runner.stop()
+    assert [r.fired for r in reports] == [0, 2]
+    assert reports[1].errors == []
+    assert rungs(engine, case_id) == [
+        ("detect_anomaly", 1, "remind"),
+        ("detect_anomaly", 2, "notify"),
+    ]
+    assert [e.at for e in escalated(engine, case_id)] == [clock.now(), clock.now()]
+    assert runner.tick().fired == 0  # a second look at the same moment fires nothing
+    assert len(escalated(engine, case_id)) == 2
+    clock.set(START + timedelta(hours=2, minutes=30))
+    assert runner.tick().fired == 1
+    assert rungs(engine, case_id)[-1] == ("detect_anomaly", 3, "mark_overdue")
+
+
+def test_runner_stop_during_a_tick_waits_for_it_and_returns(
+    engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping the Runner while a tick is under way lets the tick finish and then returns."""
+    open_sanjo(engine)
+    in_sweep, release = threading.Event(), threading.Event()
+    sweep = engine.sweep
+
+    def slow_sweep(*args: Any, **kwargs: Any) -> Any:
+        in_sweep.set()
+        release.wait(10)
+        return sweep(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "sweep", slow_sweep)
+    runner = Runner(engine, sweep_every=3600)
+    runner.start()
+    assert in_sweep.wait(10)
+    stopper = threading.Thread(target=runner.stop, daemon=True)
+    stopper.start()
+    time.sleep(0.2)  # stop() is now waiting for the tick
+    release.set()
+    stopper.join(10)
+    assert not stopper.is_alive(), "Runner.stop() hung"
+    assert runner.ticks == 1
+
+
+# --------------------------------------------------------------------------- irflow sweep
+
+
+def _irflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `irflow` command in a child process on a SQLite file in ``tmp_path``."""
+    env = {k: v for k, v in os.environ.items() if k != "IRFLOW_NOTIFIERS"}
+    env["IRFLOW_DB"] = f"sqlite:///{tmp_path / 'cron.db'}"
+    return subprocess.run(
+        [sys.executable, "-c", "from irflow.cli.main import main; main()", *args],
+        cwd=tmp_path,  # no irflow.toml here: the site is the only channel
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def test_cli_sweep_twice_at_the_same_moment_fires_nothing_the_second_time(
+    tmp_path: Path,
+) -> None:
+    """`irflow sweep --at T` run twice: the second run fires nothing and sends nothing."""
+    _irflow(tmp_path, "init")
+    _irflow(tmp_path, "case", "open", "--reporter", "三条市", "--title", "照会の異常",
+            "--at", "2026-04-01T10:00")  # fmt: skip
+    _irflow(tmp_path, "case", "advance", "1", "detect_anomaly", "--as", "三条市",
+            "--at", "2026-04-01T10:10")  # fmt: skip
+    # report_status opened at 10:10, 1h: remind 11:10 and notify 11:40 are due by 12:00.
+    first = json.loads(_irflow(tmp_path, "sweep", "--at", "2026-04-01T12:00", "--json").stdout)
+    assert [(f["case"], f["step"], f["rung"], f["action"], f["told"]) for f in first["fired"]] == [
+        (1, "report_status", 1, "remind", [SANJO]),
+        (1, "report_status", 2, "notify", [NIIGATA]),
+    ]
+    assert sorted(first["sent"]) == ["c1.e3.n0.site", "c1.e4.n0.site"]
+    second = json.loads(_irflow(tmp_path, "sweep", "--at", "2026-04-01T12:00", "--json").stdout)
+    assert second == {"fired": [], "sent": [], "failed": [], "dead": []}
+    with Engine(f"sqlite:///{tmp_path / 'cron.db'}") as engine:
+        assert rungs(engine, 1) == [("report_status", 1, "remind"), ("report_status", 2, "notify")]
+        assert [e.actor for e in escalated(engine, 1)] == [None, None]
+        assert engine.verify(1)[0].ok
