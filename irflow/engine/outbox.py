@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select, update
 
 from irflow.engine.effects import SITE
 from irflow.engine.tables import OutboxRow, SitePostRow
-from irflow.errors import NotFound
+from irflow.errors import InvalidInput, NotFound
 from irflow.notifiers.base import DeliveryFailed, Message, Notifier, Recipient
 
 if TYPE_CHECKING:
@@ -126,6 +126,8 @@ class Dispatcher:
                 notifier.send(self.message(row))
             except DeliveryFailed as exc:
                 self._failed(row, now, exc.message, report)
+            except Exception as exc:  # a notifier's bug must not stop the other messages
+                self._failed(row, now, f"{type(exc).__name__}: {exc}", report)
             else:
                 self._sent(row, now)
                 report.sent.append(row.id)
@@ -228,6 +230,11 @@ def requeue(engine: SAEngine, message_id: str, now: datetime) -> OutboxRow:
         row = session.get(OutboxRow, message_id)
         if row is None:
             raise NotFound(f"no outbox message {message_id!r}; `irflow outbox list` shows them")
+        if row.status == "sent":
+            raise InvalidInput(
+                f"message {message_id!r} was sent already at {row.sent_at}; a retry would send "
+                "a second copy to channels that do not know its id"
+            )
         row.status, row.next_attempt_at, row.lease_until, row.attempts = "queued", now, None, 0
         session.add(row)
         session.commit()

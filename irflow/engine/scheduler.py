@@ -15,11 +15,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from irflow.engine.core import Engine
+
+RETRY_DUE = timedelta(seconds=1)
+"""How soon to look again at a rung that is due but was not fired by this tick."""
 
 
 @dataclass(kw_only=True)
@@ -70,12 +73,12 @@ class Runner:
             finally:
                 structlog.contextvars.clear_contextvars()
             self.ticks += 1
-            self._schedule_wakeup()
+            self._schedule_wakeup(report.fired)
         if self.on_tick is not None:
             self.on_tick(report)
         return report
 
-    def _schedule_wakeup(self) -> None:
+    def _schedule_wakeup(self, fired: int) -> None:
         if self._scheduler is None:
             return
         try:
@@ -84,12 +87,13 @@ class Runner:
             return
         if nearest is None:
             return
-        # Waiting is measured on the engine's clock. A rung still due after this tick
-        # (another worker is firing it, or firing it failed) is left to the periodic
-        # sweep: waking up at once for it would spin.
+        # Waiting is measured on the engine's clock. A rung already due after this tick
+        # fell due while it ran (wake again at once, if this tick got work done) or is
+        # held by another worker or failing (look again in a second: not a spin, and
+        # not the periodic sweep's whole interval either).
         wait = nearest - self.engine.clock.now()
         if wait.total_seconds() <= 0:
-            return
+            wait = timedelta(0) if fired else RETRY_DUE
         with self._jobs_lock:
             if self._stopping or self._scheduler is None:
                 return
@@ -100,6 +104,8 @@ class Runner:
                 id="wake-up",
                 replace_existing=True,
                 misfire_grace_time=None,
+                # Added from inside the running wake-up: a second instance may queue.
+                max_instances=2,
             )
 
     def start(self) -> None:

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import text
 
 from irflow.engine.core import Engine
 from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.outbox import RetryPolicy
 from irflow.engine.tables import OutboxRow
-from irflow.errors import Conflict, NotAllowed, StepNotOpen
+from irflow.errors import Conflict, InvalidInput, NotAllowed, StepNotOpen
 from irflow.notifiers.mail import MailNotifier
 from irflow.notifiers.memory import MemoryNotifier
 from irflow.testing import MovableClock
@@ -198,9 +199,22 @@ def test_site_post_retried_after_a_crash_is_the_same_post(notified: Engine) -> N
     case_id = reported(notified)
     notified.drain()
     site = f"c{case_id}.e3.n0.site"
-    notified.retry(site)  # what a crash between the send and its bookkeeping amounts to
+    # A crash between the send and its bookkeeping leaves the row queued.
+    with notified.sa.begin() as conn:
+        conn.execute(
+            text("UPDATE outbox SET status = 'queued', sent_at = NULL WHERE id = :id"),
+            {"id": site},
+        )
     assert notified.drain().sent == [site]
     assert [p.id for p in notified.posts(SANJO)] == [site]
+
+
+def test_retry_of_a_sent_message_is_refused(notified: Engine) -> None:
+    """`retry` refuses a message already sent, which would be a second copy elsewhere."""
+    case_id = reported(notified)
+    notified.drain()
+    with pytest.raises(InvalidInput, match="sent already"):
+        notified.retry(f"c{case_id}.e3.n0.memory")
 
 
 # --------------------------------------------------------------------------- retries
