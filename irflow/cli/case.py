@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -271,4 +272,5 @@ def render_case(view: CaseView, engine: Engine) -> None:
         lines.append(
             f"  {e.seq:>3} {jst(e.at)}  {e.hash[:12]}  {what:<40} {move or '':<18} {actor}{note}"
         )
-    console().print("\n".join(lines), markup=False, soft_wrap=True)
+    # Plain lines need no rich: `case show` stays close to the imports it cannot avoid.
+    sys.stdout.write("\n".join(lines) + "\n")

@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from irflow.clock import Clock, SystemClock, as_aware
-from irflow.engine import database, escalation, forms
+from irflow.engine import database
 from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import (
     COORDINATOR_TYPES,
@@ -34,7 +34,6 @@ from irflow.engine.directory import (
     read_csv_file,
 )
 from irflow.engine.effects import SITE, Notices, deadlines_for, newly_open, open_steps
-from irflow.engine.escalation import Fired
 from irflow.engine.flow import (
     BUNDLED,
     CLOSED,
@@ -46,7 +45,6 @@ from irflow.engine.flow import (
     parse_flow,
 )
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
-from irflow.engine.outbox import Dispatcher, DrainReport, requeue
 from irflow.engine.tables import (
     CaseRow,
     DeadlineRow,
@@ -76,6 +74,10 @@ from irflow.errors import (
 from irflow.notifiers.base import Notifier
 
 if TYPE_CHECKING:
+    # Imported where used: `irflow case show` loads no sweep, outbox or template code.
+    from irflow.engine import forms
+    from irflow.engine.escalation import Fired
+    from irflow.engine.outbox import Dispatcher, DrainReport
     from irflow.engine.routing import ContactPlan, RoutingRules
 
 ROLES = ("reporter", "coordinator", "operator")
@@ -292,8 +294,10 @@ class Engine:
             return version
 
     def flow_version(self, name: str, version: int) -> Flow:
-        """The flow a case runs under, loaded from its stored text if not current."""
-        self.flows()
+        """The flow a case runs under, parsed from the text stored with its version.
+
+        Only that flow is read: showing a case does not parse every flow file.
+        """
         key = (name, version)
         if key not in self._versions:
             with Session(self.sa) as session:
@@ -738,6 +742,8 @@ class Engine:
         """Fire every escalation rung due by ``at`` (default now), once each, in order."""
         self._ready()
         self.flows()
+        from irflow.engine import escalation
+
         return escalation.sweep(self, self.now(at), limit=limit)
 
     def next_deadline(self) -> datetime | None:
@@ -753,6 +759,8 @@ class Engine:
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
+        from irflow.engine.outbox import Dispatcher
+
         return Dispatcher(self.sa, self.notifiers, self.organisations())
 
     def drain(self, at: datetime | None = None, *, limit: int = 200) -> DrainReport:
@@ -772,6 +780,8 @@ class Engine:
     def retry(self, message_id: str, at: datetime | None = None) -> OutboxRow:
         """Requeue a dead or failing message, due now."""
         self._ready()
+        from irflow.engine.outbox import requeue
+
         return requeue(self.sa, message_id, self.now(at))
 
     def posts(self, actor: str) -> list[SitePostRow]:
@@ -815,7 +825,7 @@ class Engine:
         contact_person: str | None = None,
     ) -> str:
         """The form 事象発生報告書兼完了報告書 of a case (occurrence or completion part)."""
-        from irflow.engine import reports
+        from irflow.engine import forms, reports
 
         if part not in ("occurrence", "completion"):
             raise InvalidInput(f"part {part!r} is unknown; use occurrence or completion")

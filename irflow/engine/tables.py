@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Index, Text, TypeDecorator, text
+from sqlalchemy import DateTime, Dialect, Index, Text, TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
 __all__ = [
@@ -134,20 +134,10 @@ class DeadlineRow(SQLModel, table=True):
     """
 
     __tablename__ = "deadline"
-    __table_args__ = (
-        Index("ix_deadline_due", "fired_at", "due_at"),
-        # The sweep's claim and the nearest-deadline query read only unfired rungs in
-        # due order: without this index PostgreSQL sorts the whole backlog per claim.
-        Index(
-            "ix_deadline_unfired",
-            "due_at",
-            "case_id",
-            "step",
-            "rung",
-            sqlite_where=text("fired_at IS NULL"),
-            postgresql_where=text("fired_at IS NULL"),
-        ),
-    )
+    # Migration 0003 adds the partial index ix_deadline_unfired (due_at, case_id, step,
+    # rung) WHERE fired_at IS NULL, which the sweep's claim reads; it is left out here
+    # because declaring it loads SQLAlchemy's PostgreSQL dialect into every command.
+    __table_args__ = (Index("ix_deadline_due", "fired_at", "due_at"),)
 
     case_id: int = Field(primary_key=True, foreign_key="irflow_case.id")
     step: str = Field(primary_key=True)
