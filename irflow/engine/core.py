@@ -33,7 +33,7 @@ from irflow.engine.directory import (
     match,
     read_csv_file,
 )
-from irflow.engine.effects import SITE, Notices, deadlines_for, newly_open, open_steps
+from irflow.engine.effects import SITE, Notices, deadlines_for, escalation_changes, open_steps
 from irflow.engine.flow import (
     BUNDLED,
     CLOSED,
@@ -186,6 +186,17 @@ class Engine:
                 rows = session.exec(select(OrganisationRow)).all()
                 self._orgs = {r.id: _org_from_row(r) for r in rows}
         return self._orgs
+
+    def organisation_by_id(self, org_id: str) -> Organisation:
+        """The organisation with this id; the directory is re-read once if another
+        process added it since this engine loaded it."""
+        org = self.organisations().get(org_id)
+        if org is None:
+            self._orgs = None
+            org = self.organisations().get(org_id)
+        if org is None:
+            raise NotFound(f"no organisation with id {org_id!r} in the directory")
+        return org
 
     def organisation(self, ref: str) -> Organisation:
         """Find an organisation by id, local government code, or an unambiguous name."""
@@ -357,7 +368,11 @@ class Engine:
         flow, version, case_kinds = self.flow_for_kinds(kinds)
         coord = self._coordinator_for(rep, coordinator)
         op = self.operator()
-        state = flow.states[0]
+        # A phase with no step this case needs closes at once (e.g. one that holds only
+        # steps of another kind).
+        start = CaseModel(flow.states[0], CaseFacts(kinds=case_kinds, flags=frozenset()))
+        flow.settle(start)
+        state = start.state
         record = CaseRecord(
             id=0,
             flow=flow.name,
@@ -482,9 +497,9 @@ class Engine:
             )
             case.last_seq, case.last_hash = event.seq, event.hash
             closed_at = moment if case.state == CLOSED else None
-            opened = newly_open(flow, step, prior, (case.state, facts))
+            opened, closed = escalation_changes(flow, step, prior, (case.state, facts))
             effects = Effects(
-                clear_steps=[step],
+                clear_steps=[step, *closed],
                 deadlines=deadlines_for(flow, case.id, opened, moment, self.calendar),
                 outbox=self.notices.for_step(
                     flow, case, spec, event_seq=event.seq, at=moment, note=note, actor=org.id
@@ -579,10 +594,9 @@ class Engine:
         return case
 
     def _actor(self, case: CaseRecord, ref: str) -> Organisation:
-        orgs = self.organisations()
         # The usual caller names a participant by id: no search needed.
-        if ref in (case.reporter_id, case.coordinator_id, case.operator_id) and ref in orgs:
-            return orgs[ref]
+        if ref in (case.reporter_id, case.coordinator_id, case.operator_id):
+            return self.organisation_by_id(ref)
         return self.organisation(ref)
 
     def _roles(self, case: CaseRecord, org: Organisation) -> list[str]:
@@ -976,7 +990,6 @@ class Engine:
             for s in flow.steps.values()
             if flow.present(s, facts)
         ]
-        orgs = self.organisations()
         return CaseView(
             id=row.id or case_id,
             flow=row.flow,
@@ -986,9 +999,9 @@ class Engine:
             version=row.version,
             kinds=sorted(facts.kinds),
             flags=sorted(facts.flags),
-            reporter=orgs[row.reporter_id],
-            coordinator=orgs[row.coordinator_id],
-            operator=orgs[row.operator_id],
+            reporter=self.organisation_by_id(row.reporter_id),
+            coordinator=self.organisation_by_id(row.coordinator_id),
+            operator=self.organisation_by_id(row.operator_id),
             opened_at=row.opened_at,
             closed_at=row.closed_at,
             steps=steps,
@@ -1012,7 +1025,6 @@ class Engine:
         query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
             query = query.where(col(CaseRow.state) == state)
-        orgs = self.organisations()
         late = self.overdue_cases()
         with Session(self.sa) as session:
             rows = list(session.exec(query).all())
@@ -1023,8 +1035,8 @@ class Engine:
                 state=r.state,
                 version=r.version,
                 title=r.title,
-                reporter=orgs[r.reporter_id],
-                coordinator=orgs[r.coordinator_id],
+                reporter=self.organisation_by_id(r.reporter_id),
+                coordinator=self.organisation_by_id(r.coordinator_id),
                 overdue=r.id in late,
             )
             for r in rows
@@ -1052,6 +1064,7 @@ class Engine:
         flow = self.flow_version(str(opened["flow"]), int(opened["flow_version"]))
         facts = CaseFacts(kinds=frozenset(opened["kinds"]), flags=frozenset(), done={})
         model = CaseModel(flow.states[0], facts)
+        flow.settle(model)
         for ev in events[1:]:
             if ev.action != "step_completed" or ev.step is None:
                 continue

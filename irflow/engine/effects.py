@@ -48,38 +48,43 @@ def open_steps(flow: Flow, state: str, facts: CaseFacts) -> set[str]:
     }
 
 
-def newly_open(
+def escalation_changes(
     flow: Flow,
     step_id: str,
     before: tuple[str, CaseFacts],
     after: tuple[str, CaseFacts],
-) -> list[str]:
-    """The steps completing ``step_id`` opened for escalation, in flow order.
+) -> tuple[list[str], list[str]]:
+    """The steps completing ``step_id`` opened for escalation, and those it closed.
 
-    Only the steps that wait for it, the steps of a phase the case entered, and
-    (when a flag was declared) the conditional steps can change; asking just those
-    keeps the hot path from re-deriving every step's status twice.
+    Usually only the steps that wait for it and the steps of a phase the case
+    entered can change, and only by opening; asking just those keeps the hot path
+    from re-deriving every step's status twice. A declared flag can also close a
+    step (one that now waits for a step the flag made required): then every step
+    is compared.
     """
     (state_before, facts_before), (state_after, facts_after) = before, after
+    if facts_after.flags != facts_before.flags:
+        was, now = open_steps(flow, *before), open_steps(flow, *after)
+        ordered = list(flow.steps)
+        return [s for s in ordered if s in now - was], [s for s in ordered if s in was - now]
     candidates = set(flow.dependents[step_id])
     if state_after != state_before:
         low, high = flow.phase_index[state_before], flow.phase_index[state_after]
         for phase in flow.spec.phases[low + 1 : high + 1]:
             candidates.update(s.id for s in phase.steps)
-    if facts_after.flags != facts_before.flags:
-        candidates.update(flow.conditional)
 
     def due(sid: str, state: str, facts: CaseFacts) -> bool:
         s = flow.steps[sid]
         return flow.is_required(s, facts) and flow.status(s, state, facts) == "open"
 
-    return [
+    opened = [
         sid
         for sid in flow.steps
         if sid in candidates
         and due(sid, state_after, facts_after)
         and not due(sid, state_before, facts_before)
     ]
+    return opened, []
 
 
 def deadlines_for(
@@ -247,7 +252,7 @@ __all__ = [
     "Effects",
     "Notices",
     "deadlines_for",
-    "newly_open",
+    "escalation_changes",
     "open_steps",
     "participants",
 ]

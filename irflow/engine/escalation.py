@@ -83,11 +83,11 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
             from irflow.engine.routing import plan_contact, render_checklist
 
             rules, calendar = engine.routing
-            orgs = engine.organisations()
+            by_id = engine.organisation_by_id
             plan = plan_contact(
-                rules, calendar, orgs[supervisor], orgs[owner], flow.spec.situation, now
+                rules, calendar, by_id(supervisor), by_id(owner), flow.spec.situation, now
             )
-            plan_text = render_checklist(plan, orgs[owner].name)
+            plan_text = render_checklist(plan, by_id(owner).name)
             plan_json = plan.to_json()
     payload: dict[str, Any] = {
         "rung": due.rung,

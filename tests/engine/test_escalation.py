@@ -516,3 +516,45 @@ def test_cli_sweep_twice_at_the_same_moment_fires_nothing_the_second_time(
         assert rungs(engine, 1) == [("report_status", 1, "remind"), ("report_status", 2, "notify")]
         assert [e.actor for e in escalated(engine, 1)] == [None, None]
         assert engine.verify(1)[0].ok
+
+
+def test_a_late_flag_moves_the_deadlines_with_the_steps(engine: Engine) -> None:
+    """A flag that makes a waiting step required drops the rungs of the steps that now wait.
+
+    Declaring beyond_own_capacity after the analysis was reported puts
+    receive_analysis back to waiting behind investigate_event: its rungs go, the
+    investigation's come, and the case can still move on to close.
+    """
+    case_id = engine.open_case(
+        reporter=SANJO, title="サンプル", kinds=["security_incident"]
+    ).case_id
+    do(
+        engine,
+        case_id,
+        "detect_anomaly",
+        "report_status",
+        "coordinator_report_status",
+        "receive_occurrence_report",
+        "analyse_event",
+    )
+    assert {d.step for d in engine.deadlines(case_id)} == {"receive_analysis", "report_to_nisc"}
+    engine.advance(case_id, "report_to_nisc", actor=SANJO, declare=["beyond_own_capacity"])
+    assert {d.step for d in engine.deadlines(case_id)} == {"investigate_event"}
+    do(engine, case_id, "investigate_event")
+    assert {d.step for d in engine.deadlines(case_id)} == {"receive_analysis"}
+    do(
+        engine,
+        case_id,
+        "receive_analysis",
+        "analyse_failure",
+        "contact_agencies",
+        "carry_out_response",
+        "operator_response",
+        "receive_results",
+        "operator_receive_results",
+        "confirm_recovery",
+        "receive_completion",
+        "announce_status",
+    )
+    assert engine.case(case_id).state == "closed"
+    assert engine.deadlines(case_id) == []
