@@ -115,7 +115,10 @@ class Dispatcher:
 
     def drain(self, now: datetime, *, limit: int = 200) -> DrainReport:
         report = DrainReport()
-        for row in self._lease(now, limit):
+        for message_id in self._due(now, limit):
+            row = self._lease(message_id, now)
+            if row is None:
+                continue  # another dispatcher took it meanwhile
             try:
                 notifier = self.by_channel.get(row.channel)
                 if notifier is None:
@@ -129,55 +132,64 @@ class Dispatcher:
             except Exception as exc:  # a notifier's bug must not stop the other messages
                 self._failed(row, now, f"{type(exc).__name__}: {exc}", report)
             else:
-                self._sent(row, now)
+                self._settle(row, status="sent", sent_at=now, attempts=row.attempts + 1)
                 report.sent.append(row.id)
         return report
 
-    def _lease(self, now: datetime, limit: int) -> list[OutboxRow]:
-        """Take due rows for this dispatcher: no other takes them until the lease ends."""
+    def _due(self, now: datetime, limit: int) -> list[str]:
         with Session(self.engine) as session:
             query = (
-                select(OutboxRow)
+                select(OutboxRow.id)
                 .where(col(OutboxRow.status) == "queued")
                 .where(col(OutboxRow.next_attempt_at) <= now)
                 .where((col(OutboxRow.lease_until).is_(None)) | (col(OutboxRow.lease_until) <= now))
                 .order_by(col(OutboxRow.created_at), col(OutboxRow.id))
                 .limit(limit)
             )
-            if self.engine.dialect.name != "sqlite":
-                query = query.with_for_update(skip_locked=True)
-            rows = list(session.exec(query).all())
-            for row in rows:
-                row.lease_until = now + LEASE
-                session.add(row)
-            session.commit()
-            for row in rows:
-                session.refresh(row)
-                session.expunge(row)
-            return rows
+            return list(session.exec(query).all())
 
-    def _sent(self, row: OutboxRow, now: datetime) -> None:
+    def _lease(self, message_id: str, now: datetime) -> OutboxRow | None:
+        """Take one due row, right before sending it; None if another dispatcher has it.
+
+        The lease is a conditional UPDATE, atomic on every backend, taken per message
+        so that a slow channel cannot outlast the leases of the rows behind it.
+        """
+        with Session(self.engine) as session:
+            taken = session.exec(
+                update(OutboxRow)
+                .where(col(OutboxRow.id) == message_id)
+                .where(col(OutboxRow.status) == "queued")
+                .where((col(OutboxRow.lease_until).is_(None)) | (col(OutboxRow.lease_until) <= now))
+                .values(lease_until=now + LEASE)
+            )
+            session.commit()
+            if taken.rowcount != 1:
+                return None
+            row = session.get(OutboxRow, message_id)
+            assert row is not None
+            session.expunge(row)
+            return row
+
+    def _settle(self, row: OutboxRow, **values: Any) -> None:
+        """Record the outcome, unless the lease ran out and another dispatcher took over."""
         with Session(self.engine) as session:
             session.exec(
                 update(OutboxRow)
                 .where(col(OutboxRow.id) == row.id)
-                .values(status="sent", sent_at=now, lease_until=None, attempts=row.attempts + 1)
+                .where(col(OutboxRow.lease_until) == row.lease_until)
+                .values(lease_until=None, **values)
             )
             session.commit()
 
     def _failed(self, row: OutboxRow, now: datetime, error: str, report: DrainReport) -> None:
         attempts = row.attempts + 1
-        dead = attempts >= self.policy.max_attempts
-        values: dict[str, Any] = {"attempts": attempts, "last_error": error, "lease_until": None}
-        if dead:
-            values["status"] = "dead"
+        if attempts >= self.policy.max_attempts:
+            self._settle(row, status="dead", attempts=attempts, last_error=error)
             report.dead.append(row.id)
         else:
-            values["next_attempt_at"] = now + self.policy.delay(attempts, self.rng)
+            delay = self.policy.delay(attempts, self.rng)
+            self._settle(row, attempts=attempts, last_error=error, next_attempt_at=now + delay)
             report.failed.append((row.id, error))
-        with Session(self.engine) as session:
-            session.exec(update(OutboxRow).where(col(OutboxRow.id) == row.id).values(**values))
-            session.commit()
 
     def message(self, row: OutboxRow) -> Message:
         """The row rendered: its template filled with its stored context."""

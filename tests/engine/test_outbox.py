@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -490,3 +491,30 @@ def test_rolled_back_command_mails_nothing(
     clock.advance(timedelta(minutes=1))
     assert mailing.drain().sent == []
     assert smtp.recorder.received == []
+
+
+def test_two_dispatchers_never_send_a_message_twice(
+    engine: Engine, clock: MovableClock, memory: MemoryNotifier
+) -> None:
+    """Two dispatchers draining one outbox side by side deliver each message once."""
+    first = Engine(url_of(engine), clock=clock, notifiers=[memory])
+    second = Engine(url_of(engine), clock=clock, notifiers=[memory])
+    try:
+        for _ in range(5):
+            reported(first)
+        results: list[int] = []
+
+        def drain(eng: Engine) -> None:
+            results.append(len(eng.drain().sent))
+
+        threads = [threading.Thread(target=drain, args=(e,)) for e in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(results) == 10  # five reports, each on the site and in memory
+        assert memory.duplicate_ids() == []
+        assert len(memory.delivered_ids()) == 5
+    finally:
+        first.close()
+        second.close()
