@@ -458,6 +458,7 @@ class Engine:
             roles = self._roles(case, org)
             if spec.tier not in roles:
                 raise NotAllowed(self._not_your_step(case, org, roles, spec))
+            self._check_moment(case, moment)
             flags = self._declared_flags(case, flow, roles, declare)
             self._check_version(case, expect_version)
             done = json.loads(case.steps_done)
@@ -541,6 +542,7 @@ class Engine:
                     f"only the operator or the current coordinator of case {case_id} may "
                     f"assign its coordinator; {org.name} is its {'/'.join(roles)}"
                 )
+            self._check_moment(case, moment)
             self._check_version(case, expect_version)
             new = self.organisation(coordinator)
             if new.type not in (OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY):
@@ -592,6 +594,15 @@ class Engine:
             self._ready()
             raise NotFound(f"no case {case_id}; `irflow case list` shows the cases")
         return case
+
+    def _check_moment(self, case: CaseRecord, moment: datetime) -> None:
+        """A command may not be dated before the case's latest event (after authorisation,
+        so that a refused actor learns nothing of the case)."""
+        if case.last_at is not None and moment < case.last_at:
+            raise InvalidInput(
+                f"case {case.id}'s latest event is at {case.last_at.isoformat()}; a command "
+                f"cannot be dated before it ({moment.isoformat()}): give a later --at"
+            )
 
     def _actor(self, case: CaseRecord, ref: str) -> Organisation:
         # The usual caller names a participant by id: no search needed.
@@ -905,6 +916,7 @@ class Engine:
             flow = self.flow_version(case.flow, case.flow_version)
             org = self._actor(case, actor)
             roles = self._roles(case, org)
+            self._check_moment(case, moment)
             facts = CaseFacts(
                 kinds=_split(case.kinds), flags=_split(case.flags), done=json.loads(case.steps_done)
             )

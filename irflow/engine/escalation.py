@@ -67,6 +67,9 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     ledger = engine.ledger
     case = ledger.load(conn, due.case_id)
     assert case is not None, "a deadline row always belongs to a case (foreign key)"
+    # Another process's clock may be a little ahead: a timeline never goes back in time.
+    if case.last_at is not None and case.last_at > now:
+        now = case.last_at
     flow = engine.flow_version(case.flow, case.flow_version)
     step = flow.steps[due.step]
     who = participants(case)

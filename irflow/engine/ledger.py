@@ -47,6 +47,8 @@ class CaseRecord:
     steps_done: str
     last_seq: int
     last_hash: str
+    last_at: datetime | None = None
+    """When the case's latest event happened: no command may be dated before it."""
 
 
 @dataclass(slots=True)
@@ -114,7 +116,10 @@ class Ledger:
         self._lock = threading.Lock()
         self._opened: list[Any] = []
         p = "?" if self.sqlite else "%s"
-        self._select = f"SELECT {_CASE_COLUMNS} FROM irflow_case WHERE id = {p}"
+        self._select = (
+            f"SELECT {_CASE_COLUMNS}, (SELECT e.at FROM timeline_event e WHERE e.case_id = c.id "
+            f"AND e.seq = c.last_seq) FROM irflow_case c WHERE c.id = {p}"
+        )
         self._update = (
             f"UPDATE irflow_case SET state = {p}, version = {p}, flags = {p}, "
             f"steps_done = {p}, coordinator_id = {p}, last_seq = {p}, last_hash = {p}, "
@@ -220,7 +225,11 @@ class Ledger:
         cur.execute(self._select, (case_id,))
         row = cur.fetchone()
         cur.close()
-        return CaseRecord(*row) if row else None
+        if row is None:
+            return None
+        case = CaseRecord(*row[:-1])
+        case.last_at = self.read_moment(row[-1]) if row[-1] is not None else None
+        return case
 
     def open(
         self,

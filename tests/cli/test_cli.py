@@ -58,7 +58,7 @@ def opened(irflow: Run, *extra: str) -> dict[str, object]:
         "--title",
         "サンプル障害",
         "--at",
-        "2026-12-01T09:40",
+        "2026-04-01T09:40",
         "--json",
         *extra,
     )

@@ -659,3 +659,13 @@ def test_nul_in_text_is_refused_on_every_backend(engine: Engine) -> None:
     with pytest.raises(InvalidInput, match="NUL"):
         engine.advance(case.case_id, "detect_anomaly", actor="sanjo", note="a\x00b")
     assert engine.case(case.case_id).version == 1
+
+
+def test_a_command_cannot_be_dated_before_the_latest_event(engine: Engine) -> None:
+    """A command whose moment is before the case's latest event is refused, nothing written."""
+    case = engine.open_case(reporter="sanjo", title="サンプル障害")
+    later = engine.now(None) + timedelta(hours=1)
+    engine.advance(case.case_id, "detect_anomaly", actor="sanjo", at=later)
+    with pytest.raises(InvalidInput, match="cannot be dated before"):
+        engine.advance(case.case_id, "report_status", actor="sanjo")
+    assert engine.case(case.case_id).version == 2
