@@ -391,6 +391,9 @@ class FlowMachine(RuleBasedStateMachine):
                 label="declare",
             )
             before = self._snapshot(case_id)
+            # The right participant, now or later than the case's latest event: this
+            # command must go through (a command dated earlier is refused by design).
+            moment = max(self.clock.now(), view.timeline[-1].at)
             try:
                 result = self.engine.advance(
                     case_id,
@@ -399,6 +402,7 @@ class FlowMachine(RuleBasedStateMachine):
                     declare=declare,
                     note=data.draw(notes(), label="note"),
                     expect_version=data.draw(st.sampled_from([None, view.version])),
+                    at=moment,
                 )
             except IrflowError as exc:
                 hypothesis_note(f"open step {step.id} refused: {type(exc).__name__}: {exc}")

@@ -24,7 +24,6 @@ from irflow.clock import Clock, SystemClock, as_aware
 from irflow.engine import database
 from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import (
-    COORDINATOR_TYPES,
     Organisation,
     OrgType,
     Tier,
@@ -415,21 +414,25 @@ class Engine:
         return Advanced(case_id=case_id, state=state, version=1, event=self.timeline(case_id)[-1])
 
     def _coordinator_for(self, reporter: Organisation, ref: str | None) -> Organisation:
-        if ref is not None:
-            coord = self.organisation(ref)
-            if coord.type not in COORDINATOR_TYPES or coord.id == reporter.id:
+        """The default coordinator, or the competent ministry or aggregation agency named."""
+        default = self.default_coordinator(reporter)
+        if ref is None:
+            if default is None:
                 raise InvalidInput(
-                    f"{coord.name} cannot coordinate a case of {reporter.name}; a coordinator "
-                    "is a prefecture, J-LIS, a competent ministry or an aggregation agency"
+                    f"the directory names no coordinator for {reporter.name}; pass "
+                    "--coordinator with its competent ministry or aggregation agency"
                 )
-            return coord
-        found = self.default_coordinator(reporter)
-        if found is None:
+            return default
+        coord = self.organisation(ref)
+        allowed = {OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY}
+        if coord.id == reporter.id or (coord != default and coord.type not in allowed):
+            usual = f"its own coordinator is {default.name}; " if default else ""
             raise InvalidInput(
-                f"the directory names no coordinator for {reporter.name}; pass --coordinator "
-                "with its competent ministry or aggregation agency"
+                f"{coord.name} cannot coordinate a case of {reporter.name}: {usual}another "
+                "coordinator can only be a competent ministry (所管府省) or an aggregation "
+                "agency (集約機関)"
             )
-        return found
+        return coord
 
     def advance(
         self,

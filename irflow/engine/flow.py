@@ -48,7 +48,8 @@ class StepSpec(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     tier: Tier
     title: str
-    seed_no: int | None = None
+    seed_no: int | None = Field(default=None, ge=1, le=6)
+    """The seed's circled number, ① to ⑥, where the step has one."""
     requires: tuple[str, ...] = ()
     required: bool = True
     required_if: str | None = None

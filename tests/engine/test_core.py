@@ -431,7 +431,7 @@ def test_assign_coordinator_is_refused_to_a_municipality(engine: Engine) -> None
 
 def test_assign_coordinator_is_refused_to_the_reporter_itself(engine: Engine) -> None:
     """A ministry that reports a case cannot be made that case's coordinator."""
-    case_id = engine.open_case(reporter="mhlw", title="x", coordinator=JLIS).case_id
+    case_id = engine.open_case(reporter="mhlw", title="x", coordinator="mic").case_id
     before = footprint(engine, case_id)
     with pytest.raises(InvalidInput, match="reporter of case"):
         engine.assign_coordinator(case_id, coordinator="mhlw", actor=OPERATOR)
@@ -669,3 +669,12 @@ def test_a_command_cannot_be_dated_before_the_latest_event(engine: Engine) -> No
     with pytest.raises(InvalidInput, match="cannot be dated before"):
         engine.advance(case.case_id, "report_status", actor="sanjo")
     assert engine.case(case.case_id).version == 2
+
+
+def test_reporter_cannot_pick_another_prefecture_as_coordinator(engine: Engine) -> None:
+    """At open, a coordinator other than the default must be a ministry or aggregation agency."""
+    with pytest.raises(InvalidInput, match="新潟県"):
+        engine.open_case(reporter="sanjo", title="サンプル", coordinator="pref-tokyo")
+    assert engine.cases() == []
+    case = engine.open_case(reporter="sanjo", title="サンプル", coordinator="mhlw")
+    assert engine.case(case.case_id).coordinator.id == "mhlw"
