@@ -555,6 +555,38 @@ class FlowMachine(RuleBasedStateMachine):
         assert self.engine.timeline(case_id)[-1].action == "contacts_shown"
 
     @precondition(lambda self: bool(self.cases))
+    @rule(data=st.data())
+    def declare_flag(self, data: st.DataObject) -> None:
+        """Declare a flag (or no flag the flow has) on a case, by anyone, outside any step."""
+        case_id = data.draw(st.sampled_from(self.cases), label="case")
+        participants = self._participants(case_id)
+        flag = data.draw(st.sampled_from([*self.flow.spec.flags, "no_such_flag"]), label="flag")
+        actor = data.draw(
+            st.sampled_from([*participants.values(), *self.dir.outsiders]), label="actor"
+        )
+        view = self.engine.case(case_id)
+        before = self._snapshot(case_id)
+        try:
+            result = self.engine.declare(
+                case_id, flag, actor=actor, at=max(self.clock.now(), view.timeline[-1].at)
+            )
+        except IrflowError as exc:
+            hypothesis_note(f"declare {flag} by {actor} refused: {type(exc).__name__}: {exc}")
+            self._check_unchanged(case_id, before)
+            if actor not in participants.values():
+                assert isinstance(exc, NotAllowed), f"outsider {actor} got {exc!r}"
+            return
+        finally:
+            self.touched.add(case_id)
+        spec = self.flow.spec.flags[flag]
+        assert participants[spec.declared_by] == actor, f"{actor} declared {flag}"
+        after = self._snapshot(case_id)
+        assert after.row[0] == before.row[0] + 1 == result.version
+        assert after.row[1] == before.row[1], "declaring a flag moved the state"
+        assert after.events == before.events + 1
+        assert result.event.action == "flag_declared"
+
+    @precondition(lambda self: bool(self.cases))
     @rule()
     def sweep(self) -> None:
         """The engine fires every escalation rung that has fallen due by the clock."""

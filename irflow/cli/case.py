@@ -126,6 +126,36 @@ def advance(
     _show(engine, case_id, as_json)
 
 
+@app.command("declare")
+def declare(
+    case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
+    flag: Annotated[
+        str,
+        typer.Argument(
+            metavar="FLAG",
+            help="A flag of the case's flow, e.g. beyond_own_capacity "
+            "(自機関のみで対応可能な事象ではない), declared by the reporter.",
+        ),
+    ],
+    actor: AsOption,
+    note: NoteOption = None,
+    at: AtOption = None,
+    expect_version: ExpectOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Declare a flag on CASE without completing a step.
+
+    beyond_own_capacity makes the coordinator's step investigate_event
+    (事象に係る調査及び確認) required; it may be declared until the analysis phase ends.
+    """
+    engine = open_engine(db, writes=True)
+    engine.declare(
+        case_id, flag, actor=actor, note=note, at=moment(at), expect_version=expect_version
+    )
+    _show(engine, case_id, as_json)
+
+
 @app.command("assign")
 def assign(
     case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],

@@ -523,6 +523,79 @@ class Engine:
             case_id=case_id, state=case.state, version=case.version, event=_event_from_record(event)
         )
 
+    def declare(
+        self,
+        case_id: int,
+        flag: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        expect_version: int | None = None,
+    ) -> Advanced:
+        """Declare a flag of the flow on a case, outside any step (``irflow case declare``).
+
+        E.g. the reporter finds the event is beyond its own capacity
+        (自機関のみで対応可能な事象ではない): the coordinator's investigation becomes
+        required, and the steps that now wait for it lose their deadlines.
+        """
+        moment = self.now(at)
+        _clean_text("the note", note)
+        with self.ledger.connection() as conn:
+            case = self._load(conn, case_id)
+            flow = self.flow_version(case.flow, case.flow_version)
+            org = self._actor(case, actor)
+            roles = self._roles(case, org)
+            flags = self._declared_flags(case, flow, roles, [flag])
+            self._check_moment(case, moment)
+            self._check_version(case, expect_version)
+            if case.state == CLOSED:
+                raise InvalidInput(f"case {case_id} is closed; nothing can be declared on it")
+            if flag in _split(case.flags):
+                raise InvalidInput(f"flag {flag!r} is declared on case {case_id} already")
+            done = json.loads(case.steps_done)
+            facts = CaseFacts(kinds=_split(case.kinds), flags=flags, done=done)
+            self._check_flag_timing(case, flow, facts, [flag])
+            prior = (case.state, CaseFacts(kinds=facts.kinds, flags=_split(case.flags), done=done))
+            opened, closed = escalation_changes(flow, None, prior, (case.state, facts))
+            expected = case.version
+            case.version += 1
+            case.flags = ",".join(sorted(flags))
+            event = self._event(
+                case.id,
+                case.last_seq + 1,
+                case.last_hash,
+                moment,
+                org.id,
+                "flag_declared",
+                None,
+                case.state,
+                case.state,
+                note,
+                {"declared": [flag]},
+            )
+            case.last_seq, case.last_hash = event.seq, event.hash
+            effects = Effects(
+                clear_steps=closed,
+                deadlines=deadlines_for(flow, case.id, opened, moment, self.calendar),
+            )
+            if not self.ledger.apply(
+                conn,
+                case,
+                expected_version=expected,
+                closed_at=None,
+                event=event,
+                effects=effects,
+            ):
+                raise self._conflict(case_id, expected)
+        self.log.info("flag.declared", case_id=case_id, actor=org.id, flag=flag)
+        return Advanced(
+            case_id=case_id,
+            state=case.state,
+            version=case.version,
+            event=_event_from_record(event),
+        )
+
     def assign_coordinator(
         self,
         case_id: int,
@@ -1081,9 +1154,9 @@ class Engine:
         model = CaseModel(flow.states[0], facts)
         flow.settle(model)
         for ev in events[1:]:
+            facts.flags = facts.flags | frozenset(ev.payload.get("declared", ()))
             if ev.action != "step_completed" or ev.step is None:
                 continue
-            facts.flags = facts.flags | frozenset(ev.payload.get("declared", ()))
             flow.machine.events[f"do_{ev.step}"].trigger(model)
             facts.done[ev.step] = [ev.actor, ev.at.isoformat()]
             flow.settle(model)

@@ -50,7 +50,7 @@ def open_steps(flow: Flow, state: str, facts: CaseFacts) -> set[str]:
 
 def escalation_changes(
     flow: Flow,
-    step_id: str,
+    step_id: str | None,
     before: tuple[str, CaseFacts],
     after: tuple[str, CaseFacts],
 ) -> tuple[list[str], list[str]]:
@@ -67,7 +67,7 @@ def escalation_changes(
         was, now = open_steps(flow, *before), open_steps(flow, *after)
         ordered = list(flow.steps)
         return [s for s in ordered if s in now - was], [s for s in ordered if s in was - now]
-    candidates = set(flow.dependents[step_id])
+    candidates = set(flow.dependents[step_id]) if step_id else set()
     if state_after != state_before:
         low, high = flow.phase_index[state_before], flow.phase_index[state_after]
         for phase in flow.spec.phases[low + 1 : high + 1]:

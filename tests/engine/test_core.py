@@ -678,3 +678,28 @@ def test_reporter_cannot_pick_another_prefecture_as_coordinator(engine: Engine) 
     assert engine.cases() == []
     case = engine.open_case(reporter="sanjo", title="サンプル", coordinator="mhlw")
     assert engine.case(case.case_id).coordinator.id == "mhlw"
+
+
+def test_declare_beyond_own_capacity_outside_a_step(engine: Engine) -> None:
+    """The reporter declares beyond_own_capacity on its own; the investigation becomes required."""
+    case_id = engine.open_case(reporter="sanjo", title="サンプル障害").case_id
+    for step, who in [
+        ("detect_anomaly", "sanjo"),
+        ("report_status", "sanjo"),
+        ("coordinator_report_status", "pref-niigata"),
+        ("receive_occurrence_report", OPERATOR),
+        ("analyse_event", "sanjo"),
+    ]:
+        engine.advance(case_id, step, actor=who)
+    with pytest.raises(NotAllowed):
+        engine.declare(case_id, "beyond_own_capacity", actor="pref-niigata")
+    done = engine.declare(case_id, "beyond_own_capacity", actor="sanjo", note="サンプル")
+    assert done.event.action == "flag_declared"
+    view = engine.case(case_id)
+    steps = {s.id: s for s in view.steps}
+    assert steps["investigate_event"].required
+    assert steps["receive_analysis"].status == "waiting"
+    assert {d.step for d in view.deadlines} == {"investigate_event"}
+    assert engine.replay(case_id) == view.state
+    with pytest.raises(InvalidInput, match="already"):
+        engine.declare(case_id, "beyond_own_capacity", actor="sanjo")
