@@ -65,6 +65,7 @@ from irflow.engine.views import CaseContact, CaseSummary, CaseView, DeadlineView
 from irflow.errors import (
     AmbiguousName,
     Conflict,
+    InvalidFlow,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -267,13 +268,40 @@ class Engine:
         """The current flows by name, each with its version number."""
         if self._current is None:
             self._ready()
-            given = self._given_flows or [bundled_flow(n) for n in BUNDLED]
+            given = (
+                self._given_flows
+                if self._given_flows is not None
+                else [bundled_flow(n) for n in BUNDLED]
+            )
             self._current = {}
             for flow in given:
+                self._check_references(flow)
                 version = self._register(flow)
                 self._current[flow.name] = (flow, version)
                 self._versions[(flow.name, version)] = flow
         return self._current
+
+    def _check_references(self, flow: Flow) -> None:
+        """What a flow names outside itself exists: site categories, organisations."""
+        categories = self.routing[0].categories
+        named = [("report_category", flow.spec.report_category)]
+        named += [(f"step {s.id}: announce", s.announce) for s in flow.steps.values()]
+        for where, key in named:
+            if key is not None and key not in categories:
+                raise InvalidFlow(
+                    f"{where} names site category {key!r}, which routing.yaml does not "
+                    f"declare; use one of {', '.join(categories)}",
+                    path=flow.path,
+                )
+        orgs = self.organisations()
+        for s in flow.steps.values():
+            for target in s.reports_to:
+                if target.startswith("org:") and target[4:] not in orgs:
+                    raise InvalidFlow(
+                        f"step {s.id} reports to {target}, which is not in the directory; "
+                        "import it (`irflow org import`) or correct the id",
+                        path=flow.path,
+                    )
 
     def _register(self, flow: Flow) -> int:
         """The version number of this flow text; a text not seen before is a new version."""

@@ -15,6 +15,7 @@ from irflow.engine.flow import bundled_flow, parse_flow
 from irflow.errors import (
     AmbiguousName,
     Conflict,
+    InvalidFlow,
     InvalidInput,
     NotAllowed,
     NotFound,
@@ -703,3 +704,15 @@ def test_declare_beyond_own_capacity_outside_a_step(engine: Engine) -> None:
     assert engine.replay(case_id) == view.state
     with pytest.raises(InvalidInput, match="already"):
         engine.declare(case_id, "beyond_own_capacity", actor="sanjo")
+
+
+def test_a_flow_naming_an_unknown_site_category_is_refused(engine: Engine, db_url: str) -> None:
+    """A flow whose report_category is not a category of routing.yaml is refused at load."""
+    text = bundled_flow("incident").source.replace(
+        "report_category: abnormal", "report_category: abnormall"
+    )
+    with (
+        Engine(db_url, flows=[parse_flow(text, path="custom.yaml")]) as broken,
+        pytest.raises(InvalidFlow, match=r"custom\.yaml.*abnormall"),
+    ):
+        broken.flows()
