@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from irflow.clock import Clock, SystemClock, as_aware
@@ -328,7 +329,12 @@ class Engine:
                     registered_at=self.clock.now(),
                 )
             )
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another process registered a new version at the same moment: ask again.
+                session.rollback()
+                return self._register(flow)
             return version
 
     def flow_version(self, name: str, version: int) -> Flow:
