@@ -9,7 +9,7 @@ N working days later is the same time of day on the N-th working day after that.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -31,11 +31,15 @@ class Duration:
     text: str
     seconds: int = 0
     working_days: int = 0
+    delta: timedelta = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "delta", timedelta(seconds=self.seconds))
 
     def after(self, start: datetime, calendar: AdminCalendar) -> datetime:
         """The moment this duration after ``start`` ends."""
         if not self.working_days:
-            return start + timedelta(seconds=self.seconds)
+            return start + self.delta
         moment = to_jst(start)
         if not calendar.is_working_day(moment):
             moment = calendar.next_working_day_start(moment)
