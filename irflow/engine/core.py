@@ -1082,7 +1082,7 @@ class Engine:
             rows = session.exec(
                 select(EventRow).where(col(EventRow.case_id) == case_id).order_by(col(EventRow.seq))
             ).all()
-            return [_event_from_row(r) for r in rows]
+            return [_event_from_record(r) for r in rows]
 
     def _case_row(self, case_id: int) -> CaseRow:
         self._ready()
@@ -1228,24 +1228,8 @@ def _org_from_row(row: OrganisationRow) -> Organisation:
     )
 
 
-def _event_from_row(row: EventRow) -> Event:
-    return Event(
-        case_id=row.case_id,
-        seq=row.seq,
-        at=row.at,
-        actor=row.actor_id,
-        action=row.action,
-        step=row.step,
-        from_state=row.from_state,
-        to_state=row.to_state,
-        note=row.note,
-        payload=json.loads(row.payload),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
-
-
-def _event_from_record(rec: EventRecord) -> Event:
+def _event_from_record(rec: EventRecord | EventRow) -> Event:
+    """An immutable ``Event`` from a stored row or from the record just written."""
     return Event(
         case_id=rec.case_id,
         seq=rec.seq,

@@ -26,10 +26,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from irflow.engine.durations import Duration, parse_duration
+from irflow.engine.yamlfile import Lines, load_mapping
 from irflow.errors import InvalidFlow, InvalidInput, NotFound
 
 CLOSED = "closed"
@@ -358,60 +358,11 @@ def _compile_machine(flow: Flow) -> Any:
 # --------------------------------------------------------------------------- loading
 
 
-def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map every path in the YAML document to its 1-based line, for error messages."""
-    lines = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            lines.update(_line_index(value, (*path, key.value)))
-            # A key's own line, not its value's, is where an error about it points.
-            lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines.update(_line_index(item, (*path, i)))
-    return lines
-
-
-class _LazyLines:
-    """The path -> line map of a YAML text, composed on first lookup."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self._lines: dict[tuple[Any, ...], int] | None = None
-
-    def get(self, loc: tuple[Any, ...]) -> int | None:
-        if self._lines is None:
-            node = yaml.compose(self.source, Loader=_Loader)
-            self._lines = _line_index(node) if node is not None else {}
-        return self._lines.get(loc)
-
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _nearest_line(lines: _LazyLines, loc: tuple[Any, ...]) -> int | None:
-    for cut in range(len(loc), -1, -1):
-        line = lines.get(loc[:cut])
-        if line is not None:
-            return line
-    return None
-
-
 def parse_flow(source: str, *, path: str = "<flow>") -> Flow:
     """Validate a flow file's text; refuse it with file, line and fix if it is broken."""
-    try:
-        data = yaml.load(source, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InvalidFlow(
-            f"not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax there",
-            path=path,
-            line=mark.line + 1 if mark else None,
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidFlow("a flow file is a YAML mapping with name, kinds and phases", path=path)
-    # Line numbers are only needed for an error; the node tree is built only then.
-    lines = _LazyLines(source)
+    data, lines = load_mapping(
+        source, path=path, what="a flow file is a YAML mapping with name, kinds and phases"
+    )
     try:
         spec = FlowSpec.model_validate(data)
     except ValidationError as exc:
@@ -421,7 +372,7 @@ def parse_flow(source: str, *, path: str = "<flow>") -> Flow:
         raise InvalidFlow(
             f"{dotted}: {first['msg']}{_schema_hint(loc, first)}",
             path=path,
-            line=_nearest_line(lines, loc),
+            line=lines.nearest(loc),
         ) from None
     _check_graph(spec, path, lines)
     return Flow(spec, source=source, path=path)
@@ -437,11 +388,11 @@ def _schema_hint(loc: tuple[Any, ...], error: Any) -> str:
     return ""
 
 
-def _check_graph(spec: FlowSpec, path: str, lines: _LazyLines) -> None:
+def _check_graph(spec: FlowSpec, path: str, lines: Lines) -> None:
     """Refuse flows a case could get stuck in: every state must reach closed."""
 
     def fail(message: str, loc: tuple[Any, ...]) -> None:
-        raise InvalidFlow(message, path=path, line=_nearest_line(lines, loc))
+        raise InvalidFlow(message, path=path, line=lines.nearest(loc))
 
     where: dict[str, tuple[int, int]] = {}
     for pi, phase in enumerate(spec.phases):

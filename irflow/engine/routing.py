@@ -23,12 +23,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from irflow.clock import to_jst
 from irflow.engine.calendar import AdminCalendar, Window, second_of_day
 from irflow.engine.directory import Organisation, OrgType
+from irflow.engine.yamlfile import Lines, load_mapping
 from irflow.errors import InvalidFlow, InvalidInput
 
 Action: TypeAlias = Literal["lookup", "ask_operator", "phone", "post", "mail"]
@@ -267,8 +267,12 @@ def bundled_routing() -> RoutingRules:
 
 def parse_routing(text: str, *, source: str = "<routing>") -> RoutingRules:
     """Validate routing data; refuse it with the file, the line and the fix."""
-    node, data = _read_yaml(text, source)
-    lines = _line_index(node) if node is not None else {}
+    data, lines = load_mapping(
+        text,
+        path=source,
+        what="a routing file is a YAML mapping with version, windows, numbers, categories, "
+        "forms and rules",
+    )
     try:
         spec = _RoutingSpec.model_validate(data)
     except ValidationError as exc:
@@ -278,49 +282,9 @@ def parse_routing(text: str, *, source: str = "<routing>") -> RoutingRules:
         raise InvalidFlow(
             f"{dotted}: {first['msg']}{_schema_hint(loc, first)}",
             path=source,
-            line=_nearest_line(lines, loc),
+            line=lines.nearest(loc),
         ) from None
     return _Compiler(spec, source, lines).compile()
-
-
-def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, object]:
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InvalidFlow(
-            f"not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax there",
-            path=source,
-            line=mark.line + 1 if mark else None,
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidFlow(
-            "a routing file is a YAML mapping with version, windows, numbers, categories, "
-            "forms and rules",
-            path=source,
-        )
-    return node, data
-
-
-def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Map each path of the YAML document to its 1-based line, for error messages."""
-    lines = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            lines.update(_line_index(value, (*path, key.value)))
-            lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines.update(_line_index(item, (*path, i)))
-    return lines
-
-
-def _nearest_line(lines: Mapping[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    for cut in range(len(loc), -1, -1):
-        if loc[:cut] in lines:
-            return lines[loc[:cut]]
-    return None
 
 
 def _schema_hint(loc: tuple[Any, ...], error: Any) -> str:
@@ -338,13 +302,13 @@ def _schema_hint(loc: tuple[Any, ...], error: Any) -> str:
 class _Compiler:
     """Checks what the schema cannot (references, cells, step shapes), then compiles."""
 
-    def __init__(self, spec: _RoutingSpec, source: str, lines: Mapping[tuple[Any, ...], int]):
+    def __init__(self, spec: _RoutingSpec, source: str, lines: Lines):
         self.spec = spec
         self.source = source
         self.lines = lines
 
     def fail(self, message: str, loc: tuple[Any, ...]) -> InvalidFlow:
-        return InvalidFlow(message, path=self.source, line=_nearest_line(self.lines, loc))
+        return InvalidFlow(message, path=self.source, line=self.lines.nearest(loc))
 
     def compile(self) -> RoutingRules:
         spec = self.spec
