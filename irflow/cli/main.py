@@ -41,10 +41,28 @@ app.add_typer(org.app, name="org")
 app.add_typer(flow.app, name="flow")
 app.add_typer(case.app, name="case")
 
+_GROUPS = {"org": org.app, "flow": flow.app, "case": case.app}
+
+
+def _app_for(argv: list[str]) -> typer.Typer:
+    """The whole command tree, or just the group asked for.
+
+    typer inspects every command's signature each time it runs; for
+    `irflow case show` that is the case group's few commands, not all of them.
+    """
+    group = _GROUPS.get(argv[1]) if len(argv) > 1 else None
+    if group is None:
+        return app
+    only = typer.Typer(
+        name="irflow", pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None
+    )
+    only.add_typer(group, name=argv[1])
+    return only
+
 
 def main() -> None:
     try:
-        app()
+        _app_for(sys.argv)()
     except IrflowError as exc:
         sys.stderr.write(f"irflow: error: {exc.message}\n")
         sys.exit(exc.exit_code)
