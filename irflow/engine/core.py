@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
 
 from irflow.clock import Clock, SystemClock, as_aware
 from irflow.engine import database
@@ -45,15 +41,6 @@ from irflow.engine.flow import (
     parse_flow,
 )
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
-from irflow.engine.tables import (
-    CaseRow,
-    DeadlineRow,
-    EventRow,
-    FlowVersionRow,
-    OrganisationRow,
-    OutboxRow,
-    SitePostRow,
-)
 from irflow.engine.timeline import (
     GENESIS,
     ChainReport,
@@ -80,6 +67,7 @@ if TYPE_CHECKING:
     from irflow.engine.escalation import Fired
     from irflow.engine.outbox import Dispatcher, DrainReport
     from irflow.engine.routing import ContactPlan, RoutingRules
+    from irflow.engine.tables import OrganisationRow, OutboxRow, SitePostRow
 
 ROLES = ("reporter", "coordinator", "operator")
 
@@ -136,8 +124,15 @@ class Engine:
 
     # ------------------------------------------------------------------ set-up
 
+    # The ORM (SQLModel) serves the paths that are not the hot path nor `case show`;
+    # its tables are imported where used.
+
     def init(self) -> InitReport:
         """Create or upgrade the schema and add the bundled directory; idempotent."""
+        from sqlmodel import Session, select
+
+        from irflow.engine.tables import OrganisationRow
+
         migrated = database.migrate(self.sa)
         self._schema_checked = True
         with Session(self.sa) as session:
@@ -183,9 +178,7 @@ class Engine:
     def organisations(self) -> dict[str, Organisation]:
         if self._orgs is None:
             self._ready()
-            with Session(self.sa) as session:
-                rows = session.exec(select(OrganisationRow)).all()
-                self._orgs = {r.id: _org_from_row(r) for r in rows}
+            self._orgs = {r[0]: _org_from_tuple(r) for r in self.ledger.read("organisations")}
         return self._orgs
 
     def organisation_by_id(self, org_id: str) -> Organisation:
@@ -225,6 +218,10 @@ class Engine:
 
     def import_organisations(self, path: Path) -> tuple[int, int]:
         """Load a directory CSV: add new organisations, update known ones (by id)."""
+        from sqlmodel import Session
+
+        from irflow.engine.tables import OrganisationRow
+
         orgs = read_csv_file(path)
         check_references(orgs, known_ids=self.organisations().keys())
         added = updated = 0
@@ -306,6 +303,12 @@ class Engine:
 
     def _register(self, flow: Flow) -> int:
         """The version number of this flow text; a text not seen before is a new version."""
+        from sqlalchemy import func
+        from sqlalchemy.exc import IntegrityError
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import FlowVersionRow
+
         with Session(self.sa) as session:
             found = session.exec(
                 select(FlowVersionRow.version).where(
@@ -344,11 +347,10 @@ class Engine:
         """
         key = (name, version)
         if key not in self._versions:
-            with Session(self.sa) as session:
-                row = session.get(FlowVersionRow, (name, version))
-            if row is None:
+            rows = self.ledger.read("flow_source", name, version)
+            if not rows:
                 raise NotFound(f"no flow {name!r} version {version} in this database")
-            self._versions[key] = parse_flow(row.source, path=f"{name} v{version}")
+            self._versions[key] = parse_flow(rows[0][0], path=f"{name} v{version}")
         return self._versions[key]
 
     def flow_for_kinds(self, kinds: Iterable[str]) -> tuple[Flow, int, frozenset[str]]:
@@ -883,6 +885,11 @@ class Engine:
 
     def next_deadline(self) -> datetime | None:
         """When the next unfired rung falls due, if any."""
+        from sqlalchemy import func
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import DeadlineRow
+
         self._ready()
         with Session(self.sa) as session:
             found = session.exec(
@@ -905,6 +912,10 @@ class Engine:
 
     def outbox(self, *, status: str | None = None) -> list[OutboxRow]:
         """The outbox's messages, oldest first (``status``: queued, sent or dead)."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import OutboxRow
+
         self._ready()
         query = select(OutboxRow).order_by(col(OutboxRow.created_at), col(OutboxRow.id))
         if status is not None:
@@ -921,6 +932,10 @@ class Engine:
 
     def posts(self, actor: str) -> list[SitePostRow]:
         """The site posts ``actor`` may read: its own, those naming it, notices to all."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import SitePostRow
+
         org = self.organisation(actor)
         with Session(self.sa) as session:
             rows = session.exec(select(SitePostRow).order_by(col(SitePostRow.posted_at))).all()
@@ -932,6 +947,10 @@ class Engine:
 
     def overdue_cases(self) -> set[int]:
         """Cases with an open step at least one of whose rungs has fired."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import DeadlineRow
+
         self._ready()
         with Session(self.sa) as session:
             found = session.exec(
@@ -939,17 +958,24 @@ class Engine:
             ).all()
         return set(found)
 
-    def deadlines(self, case_id: int) -> list[DeadlineRow]:
+    def deadlines(self, case_id: int) -> list[DeadlineView]:
         """The rungs of a case's open steps, fired or not, in order."""
         self._ready()
-        with Session(self.sa) as session:
-            return list(
-                session.exec(
-                    select(DeadlineRow)
-                    .where(col(DeadlineRow.case_id) == case_id)
-                    .order_by(col(DeadlineRow.due_at), col(DeadlineRow.step), col(DeadlineRow.rung))
-                ).all()
+        moment = self.ledger.read_moment
+        return [
+            DeadlineView(
+                step=step,
+                rung=rung,
+                action=action,
+                opened_at=moment(opened),
+                deadline_at=moment(deadline),
+                due_at=moment(due),
+                fired_at=moment(fired) if fired is not None else None,
             )
+            for step, rung, action, opened, deadline, due, fired in self.ledger.read(
+                "deadlines", case_id
+            )
+        ]
 
     def report(
         self,
@@ -1078,19 +1104,22 @@ class Engine:
 
     def timeline(self, case_id: int) -> list[Event]:
         self._ready()
-        with Session(self.sa) as session:
-            rows = session.exec(
-                select(EventRow).where(col(EventRow.case_id) == case_id).order_by(col(EventRow.seq))
-            ).all()
-            return [_event_from_record(r) for r in rows]
+        events = []
+        for row in self.ledger.read("events", case_id):
+            record = EventRecord(*row)
+            record.at = self.ledger.read_moment(record.at)
+            events.append(_event_from_record(record))
+        return events
 
-    def _case_row(self, case_id: int) -> CaseRow:
+    def _case_row(self, case_id: int) -> StoredCase:
         self._ready()
-        with Session(self.sa) as session:
-            row = session.get(CaseRow, case_id)
-        if row is None:
+        rows = self.ledger.read("case", case_id)
+        if not rows:
             raise NotFound(f"no case {case_id}; `irflow case list` shows the cases")
-        return row
+        *columns, opened, closed = rows[0]
+        moment = self.ledger.read_moment
+        values = (*columns, moment(opened), moment(closed) if closed is not None else None)
+        return StoredCase(**dict(zip(_STORED_FIELDS, values, strict=True)))
 
     def case(self, case_id: int) -> CaseView:
         """Everything about one case: participants, every step's status, the timeline."""
@@ -1128,21 +1157,15 @@ class Engine:
             closed_at=row.closed_at,
             steps=steps,
             timeline=self.timeline(case_id),
-            deadlines=[
-                DeadlineView(
-                    step=d.step,
-                    rung=d.rung,
-                    action=d.action,
-                    deadline_at=d.deadline_at,
-                    due_at=d.due_at,
-                    fired_at=d.fired_at,
-                )
-                for d in self.deadlines(case_id)
-            ],
+            deadlines=self.deadlines(case_id),
         )
 
     def cases(self, *, state: str | None = None, overdue: bool = False) -> list[CaseSummary]:
         """The cases, oldest first; only those in ``state``, or ``overdue`` ones, if asked."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import CaseRow
+
         self._ready()
         query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
@@ -1208,28 +1231,57 @@ def _split(text: str) -> frozenset[str]:
     return frozenset(t for t in text.split(",") if t)
 
 
+@dataclass(slots=True)
+class StoredCase:
+    """A case row as `case show` reads it: the hot path's columns and its two moments."""
+
+    id: int
+    flow: str
+    flow_version: int
+    title: str
+    kinds: str
+    flags: str
+    state: str
+    version: int
+    reporter_id: str
+    coordinator_id: str
+    operator_id: str
+    steps_done: str
+    last_seq: int
+    last_hash: str
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+_STORED_FIELDS = tuple(f.name for f in fields(StoredCase))
+
+
 def _org_row(org: Organisation) -> OrganisationRow:
+    from irflow.engine.tables import OrganisationRow
+
     return OrganisationRow.model_validate(org.as_dict())
 
 
-def _org_from_row(row: OrganisationRow) -> Organisation:
+def _org_from_tuple(row: tuple[Any, ...]) -> Organisation:
+    (org_id, name, type_, tier, prefecture, code, ministry, daytime, emergency, mail,
+     note) = row  # fmt: skip
     return Organisation(
-        id=row.id,
-        name=row.name,
-        type=OrgType(row.type),
-        tier=Tier(row.tier),
-        prefecture=row.prefecture,
-        code=row.code,
-        competent_ministry=row.competent_ministry,
-        daytime_phone=row.daytime_phone,
-        emergency_phone=row.emergency_phone,
-        mail=row.mail,
-        note=row.note,
+        id=org_id,
+        name=name,
+        type=OrgType(type_),
+        tier=Tier(tier),
+        prefecture=prefecture,
+        code=code,
+        competent_ministry=ministry,
+        daytime_phone=daytime,
+        emergency_phone=emergency,
+        mail=mail,
+        note=note,
     )
 
 
-def _event_from_record(rec: EventRecord | EventRow) -> Event:
-    """An immutable ``Event`` from a stored row or from the record just written."""
+def _event_from_record(rec: EventRecord) -> Event:
+    """An immutable ``Event`` from an event record, read or just written."""
     return Event(
         case_id=rec.case_id,
         seq=rec.seq,

@@ -153,6 +153,18 @@ class Ledger:
         # either is taken: a command holding the case row (about to delete the rung) is
         # never deadlocked against a sweep, and while one sweeper fires a case's rung no
         # other fires that case's later rungs ahead of it.
+        # Reads for showing a case, on the bare driver too: `irflow case show` need not
+        # build the ORM's mappers and statement caches for one look.
+        self.reads = {
+            "case": f"SELECT {_CASE_COLUMNS}, opened_at, closed_at FROM irflow_case WHERE id = {p}",
+            "events": f"SELECT {_EVENT_COLUMNS} FROM timeline_event WHERE case_id = {p} "
+            "ORDER BY seq",
+            "deadlines": "SELECT step, rung, action, opened_at, deadline_at, due_at, fired_at "
+            f"FROM deadline WHERE case_id = {p} ORDER BY due_at, step, rung",
+            "organisations": "SELECT id, name, type, tier, prefecture, code, competent_ministry, "
+            "daytime_phone, emergency_phone, mail, note FROM organisation",
+            "flow_source": f"SELECT source FROM flow_version WHERE name = {p} AND version = {p}",
+        }
         skip_locked = "" if self.sqlite else " FOR UPDATE OF d, c SKIP LOCKED"
         self._claim_due = (
             "SELECT d.case_id, d.step, d.rung, d.action, d.opened_at, d.deadline_at, d.due_at "
@@ -225,6 +237,15 @@ class Ledger:
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         return (self.engine.dialect.loaded_dbapi.Error,)
+
+    def read(self, name: str, *params: Any) -> list[tuple[Any, ...]]:
+        """The rows of one of the prebuilt reads (``self.reads``)."""
+        with self.connection() as conn:
+            cur = conn.cursor()
+            cur.execute(self.reads[name], params)
+            rows = [tuple(r) for r in cur.fetchall()]
+            cur.close()
+        return rows
 
     def load(self, conn: Any, case_id: int) -> CaseRecord | None:
         """The case row. On PostgreSQL the read opens the transaction the write will use

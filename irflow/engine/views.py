@@ -43,6 +43,7 @@ class DeadlineView:
     step: str
     rung: int
     action: str
+    opened_at: datetime
     deadline_at: datetime
     due_at: datetime
     fired_at: datetime | None
@@ -52,6 +53,7 @@ class DeadlineView:
             "step": self.step,
             "rung": self.rung,
             "action": self.action,
+            "opened_at": self.opened_at.isoformat(),
             "deadline_at": self.deadline_at.isoformat(),
             "due_at": self.due_at.isoformat(),
             "fired_at": self.fired_at.isoformat() if self.fired_at else None,
