@@ -42,6 +42,7 @@ from irflow.engine.flow import (
 )
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
 from irflow.engine.timeline import (
+    COMPACT,
     GENESIS,
     ChainReport,
     Event,
@@ -434,10 +435,15 @@ class Engine:
             "operator": op.id,
         }
 
+        written: list[EventRecord] = []
+
         def first_event(case_id: int) -> EventRecord:
-            return self._event(
-                case_id, 1, GENESIS, moment, rep.id, "opened", None, None, state, None, payload
+            written.append(
+                self._event(
+                    case_id, 1, GENESIS, moment, rep.id, "opened", None, None, state, None, payload
+                )
             )
+            return written[0]
 
         opened = sorted(open_steps(flow, state, CaseFacts(kinds=case_kinds, flags=frozenset())))
 
@@ -447,7 +453,9 @@ class Engine:
         with self.ledger.connection() as conn:
             case_id = self.ledger.open(conn, record, moment, first_event, effects)
         self.log.info("case.opened", case_id=case_id, actor=rep.id, flow=flow.name)
-        return Advanced(case_id=case_id, state=state, version=1, event=self.timeline(case_id)[-1])
+        return Advanced(
+            case_id=case_id, state=state, version=1, event=_event_from_record(written[0])
+        )
 
     def _coordinator_for(self, reporter: Organisation, ref: str | None) -> Organisation:
         """The default coordinator, or the competent ministry or aggregation agency named."""
@@ -521,7 +529,7 @@ class Engine:
             case.state = model.state
             case.version += 1
             case.flags = ",".join(sorted(flags))
-            case.steps_done = json.dumps(done, ensure_ascii=False, separators=(",", ":"))
+            case.steps_done = COMPACT.encode(done)
             event = self._event(
                 case.id,
                 case.last_seq + 1,
@@ -556,7 +564,10 @@ class Engine:
                 raise self._conflict(case_id, expected)
         self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
         return Advanced(
-            case_id=case_id, state=case.state, version=case.version, event=_event_from_record(event)
+            case_id=case_id,
+            state=case.state,
+            version=case.version,
+            event=_event_from_record(event, payload),
         )
 
     def declare(
@@ -1280,8 +1291,9 @@ def _org_from_tuple(row: tuple[Any, ...]) -> Organisation:
     )
 
 
-def _event_from_record(rec: EventRecord) -> Event:
-    """An immutable ``Event`` from an event record, read or just written."""
+def _event_from_record(rec: EventRecord, payload: dict[str, Any] | None = None) -> Event:
+    """An immutable ``Event`` from an event record, read or just written (then its
+    ``payload`` is at hand and need not be parsed back)."""
     return Event(
         case_id=rec.case_id,
         seq=rec.seq,
@@ -1292,7 +1304,7 @@ def _event_from_record(rec: EventRecord) -> Event:
         from_state=rec.from_state,
         to_state=rec.to_state,
         note=rec.note,
-        payload=json.loads(rec.payload),
+        payload=json.loads(rec.payload) if payload is None else payload,
         prev_hash=rec.prev_hash,
         hash=rec.hash,
     )

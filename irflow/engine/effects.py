@@ -19,6 +19,7 @@ from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import Organisation
 from irflow.engine.flow import CLOSED, CaseFacts, Flow, Step
 from irflow.engine.ledger import CaseRecord, DeadlineRecord, Effects, OutboxRecord
+from irflow.engine.timeline import COMPACT
 
 SITE = "site"
 """The built-in channel: a post on the information sharing site."""
@@ -144,8 +145,8 @@ class Notices:
         number: int = 0,
     ) -> list[OutboxRecord]:
         """One row per channel; the site only for a message with a category."""
-        context_json = json.dumps(context, ensure_ascii=False, default=_iso)
-        recipients_json = json.dumps(list(recipients))
+        context_json = _CONTEXT.encode(context)
+        recipients_json = COMPACT.encode(list(recipients))
         out = []
         for channel in self.channels:
             if channel == SITE and category is None:
@@ -244,6 +245,10 @@ def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot store {type(value).__name__} in a notification's context")
+
+
+# Built once: json.dumps with options builds a new encoder on every call.
+_CONTEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso)
 
 
 __all__ = [

@@ -115,7 +115,7 @@ class Ledger:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._opened: list[Any] = []
-        self._last_moment: tuple[datetime, Any] | None = None
+        self._moments: dict[datetime, Any] = {}
         p = "?" if self.sqlite else "%s"
         self._select = (
             f"SELECT {_CASE_COLUMNS}, (SELECT e.at FROM timeline_event e WHERE e.case_id = c.id "
@@ -175,17 +175,19 @@ class Ledger:
 
     def moment(self, at: datetime) -> Any:
         """A moment as the driver should receive it (SQLAlchemy's SQLite text on SQLite)."""
-        # A command passes the same moment for its event, deadlines and messages.
-        last = self._last_moment
-        if last is not None and last[0] is at:
-            return last[1]
+        # A command writes the same few moments many times (event, rungs, messages).
+        cached = self._moments.get(at)
+        if cached is not None:
+            return cached
         utc = at.astimezone(UTC)
         if self.sqlite:
             # The text SQLAlchemy's SQLite DateTime stores; isoformat is 4x strftime.
             value: Any = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
         else:
             value = utc
-        self._last_moment = (at, value)
+        if len(self._moments) > 256:
+            self._moments.clear()
+        self._moments[at] = value
         return value
 
     @contextmanager

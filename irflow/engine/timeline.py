@@ -56,8 +56,15 @@ def canonical_moment(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# Built once: json.dumps with options builds a new encoder on every call.
+_PAYLOAD = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_CONTENT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+COMPACT = _CONTENT
+"""A compact UTF-8 JSON encoder for the hot path's other columns."""
+
+
 def dump_payload(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _PAYLOAD.encode(payload)
 
 
 def event_hash(
@@ -75,7 +82,7 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     """The SHA-256 of the event's content and the previous hash."""
-    content = json.dumps(
+    content = _CONTENT.encode(
         [
             case_id,
             seq,
@@ -89,8 +96,6 @@ def event_hash(
             payload_json,
             prev_hash,
         ],
-        ensure_ascii=False,
-        separators=(",", ":"),
     )
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 

@@ -159,7 +159,7 @@ def test_announcement_is_an_important_notice_to_every_organisation(
     assert {r.category for r in announced} == {IMPORTANT_NOTICE}
     assert all(sorted(json.loads(r.recipients)) == everyone for r in announced)
     reports = [r for r in rows if r.kind == "report"]
-    assert {r.recipients for r in reports} == {'["sanjo", "pref-niigata"]'}
+    assert {tuple(json.loads(r.recipients)) for r in reports} == {("sanjo", "pref-niigata")}
 
     notified.drain()
     notice = f"c{case_id}.e{seq}.n1.site"
