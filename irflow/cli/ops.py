@@ -41,6 +41,7 @@ def run(
     messages). Stops cleanly on SIGTERM or Ctrl-C, after the tick under way.
     Several `irflow run` may share one PostgreSQL database; on SQLite run one.
     """
+    import logging
     import signal
     import threading
 
@@ -49,6 +50,8 @@ def run(
 
     engine = open_engine(db, writes=True)
     configure(level="INFO", json=True)
+    # APScheduler tells of every job run at INFO: only its warnings (misfires) matter here.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
