@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -1129,8 +1129,11 @@ class Engine:
             raise NotFound(f"no case {case_id}; `irflow case list` shows the cases")
         *columns, opened, closed = rows[0]
         moment = self.ledger.read_moment
-        values = (*columns, moment(opened), moment(closed) if closed is not None else None)
-        return StoredCase(**dict(zip(_STORED_FIELDS, values, strict=True)))
+        return StoredCase(
+            *columns,
+            opened_at=moment(opened),
+            closed_at=moment(closed) if closed is not None else None,
+        )
 
     def case(self, case_id: int) -> CaseView:
         """Everything about one case: participants, every step's status, the timeline."""
@@ -1242,29 +1245,12 @@ def _split(text: str) -> frozenset[str]:
     return frozenset(t for t in text.split(",") if t)
 
 
-@dataclass(slots=True)
-class StoredCase:
+@dataclass(slots=True, kw_only=True)
+class StoredCase(CaseRecord):
     """A case row as `case show` reads it: the hot path's columns and its two moments."""
 
-    id: int
-    flow: str
-    flow_version: int
-    title: str
-    kinds: str
-    flags: str
-    state: str
-    version: int
-    reporter_id: str
-    coordinator_id: str
-    operator_id: str
-    steps_done: str
-    last_seq: int
-    last_hash: str
     opened_at: datetime
     closed_at: datetime | None
-
-
-_STORED_FIELDS = tuple(f.name for f in fields(StoredCase))
 
 
 def _org_row(org: Organisation) -> OrganisationRow:
