@@ -50,14 +50,29 @@ def sweep(engine: Engine, now: datetime, *, limit: int | None = None) -> list[Fi
     """Fire every rung due by ``now``, earliest first, one transaction each."""
     fired: list[Fired] = []
     ledger = engine.ledger
+    failing = 0  # rungs at the head of the queue whose firing failed in this sweep
     while limit is None or len(fired) < limit:
         with ledger.connection() as conn:
             ledger.begin_sweep(conn)
-            due = ledger.claim_due(conn, now)
+            due = ledger.claim_due(conn, now, skip=failing)
             if due is None:
                 conn.rollback()
                 break
-            result = _fire(engine, conn, due, now)
+            try:
+                result = _fire(engine, conn, due, now)
+            except Exception as exc:
+                # One rung that cannot fire (bad data, a bug) must not hold back every
+                # rung behind it: it stays unfired, is logged, and is tried next sweep.
+                conn.rollback()
+                failing += 1
+                engine.log.error(
+                    "rung.failed",
+                    case_id=due.case_id,
+                    step=due.step,
+                    rung=due.rung,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                continue
         if result is not None:
             fired.append(result)
     return fired

@@ -172,6 +172,8 @@ class Ledger:
             f"WHERE d.fired_at IS NULL AND d.due_at <= {p} "
             f"ORDER BY d.due_at, d.case_id, d.step, d.rung LIMIT 1{skip_locked}"
         )
+        # Past the first ``n`` due rungs: those this sweep could not fire (see escalation).
+        self._claim_due_after = self._claim_due.replace("LIMIT 1", f"LIMIT 1 OFFSET {p}")
 
     def moment(self, at: datetime) -> Any:
         """A moment as the driver should receive it (SQLAlchemy's SQLite text on SQLite)."""
@@ -399,10 +401,14 @@ class Ledger:
         if self.sqlite:
             conn.cursor().execute("BEGIN IMMEDIATE")
 
-    def claim_due(self, conn: Any, now: datetime) -> DeadlineRecord | None:
-        """The earliest unfired rung due by ``now``, locked for this transaction."""
+    def claim_due(self, conn: Any, now: datetime, *, skip: int = 0) -> DeadlineRecord | None:
+        """The earliest unfired rung due by ``now`` (after ``skip`` of them), locked for
+        this transaction."""
         cur = conn.cursor()
-        cur.execute(self._claim_due, (self.moment(now),))
+        if skip:
+            cur.execute(self._claim_due_after, (self.moment(now), skip))
+        else:
+            cur.execute(self._claim_due, (self.moment(now),))
         row = cur.fetchone()
         cur.close()
         if row is None:

@@ -558,3 +558,25 @@ def test_a_late_flag_moves_the_deadlines_with_the_steps(engine: Engine) -> None:
     )
     assert engine.case(case_id).state == "closed"
     assert engine.deadlines(case_id) == []
+
+
+def test_a_rung_that_cannot_fire_does_not_hold_back_the_others(
+    engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rung whose firing fails stays unfired for the next sweep; later rungs still fire."""
+    first = open_sanjo(engine)
+    second = open_sanjo(engine, at=START + timedelta(minutes=1))
+    real_fire = escalation._fire
+
+    def fire(eng: Engine, conn: Any, due: Any, now: datetime) -> Any:
+        if due.case_id == first:
+            raise RuntimeError("サンプル: a broken rung")
+        return real_fire(eng, conn, due, now)
+
+    monkeypatch.setattr(escalation, "_fire", fire)
+    clock.set(START + timedelta(minutes=31))  # both first rungs due, the first case's earlier
+    fired = engine.sweep()
+    assert [(f.case_id, f.rung) for f in fired] == [(second, 1)]
+    assert [d.fired_at for d in engine.deadlines(first)] == [None, None, None]
+    monkeypatch.setattr(escalation, "_fire", real_fire)
+    assert [(f.case_id, f.rung) for f in engine.sweep()] == [(first, 1)]
