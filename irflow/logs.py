@@ -68,6 +68,16 @@ def mask_personal_data(
     return event_dict
 
 
+class _CurrentStderr:
+    """A file-like object that writes to the current ``sys.stderr``."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(
     *,
     level: str = "WARNING",
@@ -81,12 +91,15 @@ def configure(
     set-up: the engine only calls this (with ``stdlib=False``, quiet) when structlog
     is not configured at all, so that a library user never sees INFO lines on stdout.
     """
-    stream = stream or sys.stderr
-    use_json = (not stream.isatty()) if json is None else json
+    tty = (stream or sys.stderr).isatty()
+    # Without an explicit stream, write to whatever sys.stderr is at each event (not the
+    # object it was when configured, which a test harness or a daemon may replace).
+    target: Any = stream if stream is not None else _CurrentStderr()
+    use_json = (not tty) if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(colors=tty)
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -99,12 +112,12 @@ def configure(
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=structlog.PrintLoggerFactory(target),
         cache_logger_on_first_use=True,
     )
     if not stdlib:
         return
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(target)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],

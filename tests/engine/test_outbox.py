@@ -363,8 +363,7 @@ def test_rolled_back_rung_is_not_fired_and_the_next_sweep_fires_it_once(
     case_id = open_case(notified)
     clock.set(START + timedelta(minutes=30))
     _crash_after_effects(monkeypatch)
-    with pytest.raises(RuntimeError, match="power cut"):
-        notified.sweep()
+    assert notified.sweep() == []  # the crash is logged; the sweep goes on, firing nothing
     assert [d.fired_at for d in notified.deadlines(case_id)] == [None, None, None]
     assert notified.outbox() == []
     assert [e.action for e in notified.timeline(case_id)] == ["opened"]
