@@ -524,43 +524,24 @@ class Engine:
             new_flags = sorted(flags - _split(case.flags))
             if new_flags:
                 payload["declared"] = new_flags
-            before = case.state
-            expected = case.version
+            expected, before = case.version, case.state
             case.state = model.state
-            case.version += 1
             case.flags = ",".join(sorted(flags))
             case.steps_done = COMPACT.encode(done)
-            event = self._event(
-                case.id,
-                case.last_seq + 1,
-                case.last_hash,
-                moment,
-                org.id,
-                "step_completed",
-                step,
-                before,
-                case.state,
-                note,
-                payload,
-            )
-            case.last_seq, case.last_hash = event.seq, event.hash
-            closed_at = moment if case.state == CLOSED else None
             opened, closed = escalation_changes(flow, step, prior, (case.state, facts))
             effects = Effects(
                 clear_steps=[step, *closed],
                 deadlines=deadlines_for(flow, case.id, opened, moment, self.calendar),
                 outbox=self.notices.for_step(
-                    flow, case, spec, event_seq=event.seq, at=moment, note=note, actor=org.id
+                    flow, case, spec, event_seq=case.last_seq + 1, at=moment, note=note,
+                    actor=org.id,
                 ),
-            )
-            if not self.ledger.apply(
-                conn,
-                case,
-                expected_version=expected,
-                closed_at=closed_at,
-                event=event,
-                effects=effects,
-            ):
+            )  # fmt: skip
+            event = self._append(
+                conn, case, at=moment, actor=org.id, action="step_completed", step=step,
+                from_state=before, note=note, payload=payload, effects=effects,
+            )  # fmt: skip
+            if event is None:
                 raise self._conflict(case_id, expected)
         self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
         return Advanced(
@@ -606,34 +587,16 @@ class Engine:
             prior = (case.state, CaseFacts(kinds=facts.kinds, flags=_split(case.flags), done=done))
             opened, closed = escalation_changes(flow, None, prior, (case.state, facts))
             expected = case.version
-            case.version += 1
             case.flags = ",".join(sorted(flags))
-            event = self._event(
-                case.id,
-                case.last_seq + 1,
-                case.last_hash,
-                moment,
-                org.id,
-                "flag_declared",
-                None,
-                case.state,
-                case.state,
-                note,
-                {"declared": [flag]},
-            )
-            case.last_seq, case.last_hash = event.seq, event.hash
             effects = Effects(
                 clear_steps=closed,
                 deadlines=deadlines_for(flow, case.id, opened, moment, self.calendar),
             )
-            if not self.ledger.apply(
-                conn,
-                case,
-                expected_version=expected,
-                closed_at=None,
-                event=event,
-                effects=effects,
-            ):
+            event = self._append(
+                conn, case, at=moment, actor=org.id, action="flag_declared", note=note,
+                payload={"declared": [flag]}, effects=effects,
+            )  # fmt: skip
+            if event is None:
                 raise self._conflict(case_id, expected)
         self.log.info("flag.declared", case_id=case_id, actor=org.id, flag=flag)
         return Advanced(
@@ -684,25 +647,12 @@ class Engine:
                 raise InvalidInput(f"{new.name} is the coordinator of case {case_id} already")
             payload = {"from": case.coordinator_id, "to": new.id}
             expected = case.version
-            case.version += 1
             case.coordinator_id = new.id
-            event = self._event(
-                case.id,
-                case.last_seq + 1,
-                case.last_hash,
-                moment,
-                org.id,
-                "coordinator_assigned",
-                None,
-                case.state,
-                case.state,
-                note,
-                payload,
-            )
-            case.last_seq, case.last_hash = event.seq, event.hash
-            if not self.ledger.apply(
-                conn, case, expected_version=expected, closed_at=None, event=event
-            ):
+            event = self._append(
+                conn, case, at=moment, actor=org.id, action="coordinator_assigned", note=note,
+                payload=payload,
+            )  # fmt: skip
+            if event is None:
                 raise self._conflict(case_id, expected)
         self.log.info("coordinator.assigned", case_id=case_id, actor=org.id, to=new.id)
         return Advanced(
@@ -840,6 +790,37 @@ class Engine:
             expected=expected,
             actual=None,
         )
+
+    def _append(
+        self,
+        conn: Any,
+        case: CaseRecord,
+        *,
+        at: datetime,
+        actor: str | None,
+        action: str,
+        payload: dict[str, Any],
+        step: str | None = None,
+        from_state: str | None = None,
+        note: str | None = None,
+        effects: Effects | None = None,
+    ) -> EventRecord | None:
+        """Append one event to ``case`` and write it with the case row (as the caller
+        changed it; ``from_state`` is the state before, if it moved) and ``effects``, in
+        one transaction under the version check. None if the case changed meanwhile:
+        then nothing was written."""
+        expected, before = case.version, from_state or case.state
+        case.version += 1
+        event = self._event(case.id, case.last_seq + 1, case.last_hash, at, actor, action, step,
+                            before, case.state, note, payload)  # fmt: skip
+        case.last_seq, case.last_hash = event.seq, event.hash
+        closed_at = at if case.state == CLOSED and before != CLOSED else None
+        if not self.ledger.apply(
+            conn, case, expected_version=expected, closed_at=closed_at, event=event,
+            effects=effects,
+        ):  # fmt: skip
+            return None
+        return event
 
     def _event(
         self,
@@ -1089,23 +1070,11 @@ class Engine:
                 return found
             payload = {"plans": [c.as_json() for c in found]}
             expected = case.version
-            case.version += 1
-            event = self._event(
-                case.id,
-                case.last_seq + 1,
-                case.last_hash,
-                moment,
-                org.id,
-                "contacts_shown",
-                None,
-                case.state,
-                case.state,
-                None,
-                payload,
-            )
-            case.last_seq, case.last_hash = event.seq, event.hash
-            if not self.ledger.apply(
-                conn, case, expected_version=expected, closed_at=None, event=event
+            if (
+                self._append(
+                    conn, case, at=moment, actor=org.id, action="contacts_shown", payload=payload
+                )
+                is None
             ):
                 raise self._conflict(case_id, expected)
         self.log.info("contacts.shown", case_id=case_id, actor=org.id, plans=len(found))

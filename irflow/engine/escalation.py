@@ -116,28 +116,13 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     }
     if plan_json is not None:
         payload["contact_plan"] = plan_json
-    expected = case.version
-    case.version += 1
-    event = engine._event(
-        case.id,
-        case.last_seq + 1,
-        case.last_hash,
-        now,
-        None,
-        "escalated",
-        step.id,
-        case.state,
-        case.state,
-        None,
-        payload,
-    )
-    case.last_seq, case.last_hash = event.seq, event.hash
+    seq = case.last_seq + 1
     outbox = []
     if told:
         notices = engine.notices
         outbox = notices.rows(
             case_id=case.id,
-            event_seq=event.seq,
+            event_seq=seq,
             kind="escalation",
             template="mail_escalation",
             context={
@@ -162,10 +147,11 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
             category=notices.categories.get(flow.spec.report_category or ""),
             at=now,
         )
-    effects = Effects(outbox=outbox, fired=(step.id, due.rung))
-    if not ledger.apply(
-        conn, case, expected_version=expected, closed_at=None, event=event, effects=effects
-    ):
+    event = engine._append(
+        conn, case, at=now, actor=None, action="escalated", step=step.id, payload=payload,
+        effects=Effects(outbox=outbox, fired=(step.id, due.rung)),
+    )  # fmt: skip
+    if event is None:
         return None  # the case moved on meanwhile; the next sweep looks again
     engine.log.info("rung.fired", case_id=case.id, step=step.id, rung=due.rung, action=due.action)
     return Fired(

@@ -26,10 +26,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from irflow.engine.durations import Duration, parse_duration
-from irflow.engine.yamlfile import Lines, load_mapping
+from irflow.engine.yamlfile import Lines, load_mapping, validate
 from irflow.errors import InvalidFlow, InvalidInput, NotFound
 
 CLOSED = "closed"
@@ -363,17 +363,7 @@ def parse_flow(source: str, *, path: str = "<flow>") -> Flow:
     data, lines = load_mapping(
         source, path=path, what="a flow file is a YAML mapping with name, kinds and phases"
     )
-    try:
-        spec = FlowSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        dotted = ".".join(str(p) for p in loc)
-        raise InvalidFlow(
-            f"{dotted}: {first['msg']}{_schema_hint(loc, first)}",
-            path=path,
-            line=lines.nearest(loc),
-        ) from None
+    spec = validate(FlowSpec, data, path=path, lines=lines, hint=_schema_hint)
     _check_graph(spec, path, lines)
     return Flow(spec, source=source, path=path)
 

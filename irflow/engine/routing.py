@@ -23,12 +23,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from irflow.clock import to_jst
 from irflow.engine.calendar import AdminCalendar, Window, second_of_day
 from irflow.engine.directory import Organisation, OrgType
-from irflow.engine.yamlfile import Lines, load_mapping
+from irflow.engine.yamlfile import Lines, load_mapping, validate
 from irflow.errors import InvalidFlow, InvalidInput
 
 Action: TypeAlias = Literal["lookup", "ask_operator", "phone", "post", "mail"]
@@ -273,17 +273,7 @@ def parse_routing(text: str, *, source: str = "<routing>") -> RoutingRules:
         what="a routing file is a YAML mapping with version, windows, numbers, categories, "
         "forms and rules",
     )
-    try:
-        spec = _RoutingSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        dotted = ".".join(str(p) for p in loc)
-        raise InvalidFlow(
-            f"{dotted}: {first['msg']}{_schema_hint(loc, first)}",
-            path=source,
-            line=lines.nearest(loc),
-        ) from None
+    spec = validate(_RoutingSpec, data, path=source, lines=lines, hint=_schema_hint)
     return _Compiler(spec, source, lines).compile()
 
 

@@ -6,9 +6,11 @@ a path in the document to its line is built only when an error needs it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from irflow.errors import InvalidFlow
 
@@ -66,3 +68,27 @@ def load_mapping(text: str, *, path: str, what: str) -> tuple[dict[str, Any], Li
     if not isinstance(data, dict):
         raise InvalidFlow(what, path=path)
     return data, Lines(text)
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate(
+    schema: type[Model],
+    data: dict[str, Any],
+    *,
+    path: str,
+    lines: Lines,
+    hint: Callable[[Path, Any], str],
+) -> Model:
+    """``data`` as ``schema``; the first error names the field, its line and (via ``hint``)
+    the fix."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        raise InvalidFlow(
+            f"{dotted}: {first['msg']}{hint(loc, first)}", path=path, line=lines.nearest(loc)
+        ) from None
