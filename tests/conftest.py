@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +52,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     base = pg_base_url()
     if base is None:
         pytest.skip(f"PostgreSQL tests are off; set {PG_ENV}=postgresql://USER@HOST/DB to run them")
-    schema = f"irflow_test_{uuid.uuid4().hex[:12]}"
+    with pg_schema(base, "irflow_test") as url:
+        yield url
+
+
+@contextmanager
+def pg_schema(base: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema (dropped afterwards), as a database URL."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(database_url(base))
     try:
         with admin.begin() as conn:

@@ -10,19 +10,17 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from irflow.engine.core import Engine
-from irflow.engine.database import database_url
 from irflow.engine.directory import OrgType
-from tests.conftest import PG_ENV, _schema_url, pg_base_url
+from tests.conftest import PG_ENV, pg_base_url, pg_schema
 
 CASES = 150
 RUNGS = 3 * CASES  # detect_anomaly's remind, notify and mark_overdue
@@ -38,16 +36,8 @@ def pg_url() -> Iterator[str]:
     base = pg_base_url()
     if base is None:
         pytest.skip(f"the race needs PostgreSQL; set {PG_ENV}=postgresql://USER@HOST/DB")
-    schema = f"irflow_race_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(database_url(base))
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield _schema_url(base, schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema(base, "irflow_race") as url:
+        yield url
 
 
 class Daemon:
