@@ -17,26 +17,23 @@ app = typer.Typer(help="List, show and check flow files.", no_args_is_help=True)
 
 @app.command("list")
 def list_(as_json: JsonOption = False, db: DbOption = None) -> None:
-    """The flows cases run under, with their current version."""
-    flows = open_engine(db).flows()
+    """Every version of every flow, with how many cases not closed run under it.
+
+    New cases take a flow's current version; a changed flow file is a new version,
+    and open cases and inquiries finish under the version they started with.
+    """
+    versions = open_engine(db).flow_versions()
     if as_json:
-        print_json(
-            [
-                {
-                    "name": f.name,
-                    "title": f.title,
-                    "version": v,
-                    "kinds": list(f.spec.kinds),
-                    "selected_by": f.spec.selected_by,
-                }
-                for f, v in flows.values()
-            ]
-        )
+        print_json([v.as_json() for v in versions])
         return
-    for f, v in flows.values():
+    for info in versions:
+        f = info.flow
         by = f"(kind {f.spec.selected_by})" if f.spec.selected_by else "(default)"
+        now = "current" if info.current else "old"
         console().print(
-            f"{f.name} v{v}  {f.title}  {by}  kinds: {', '.join(f.spec.kinds)}", markup=False
+            f"{f.name} v{info.version} {now}  open: {info.open}  {f.title}  {by}  "
+            f"kinds: {', '.join(f.spec.kinds)}",
+            markup=False,
         )
 
 

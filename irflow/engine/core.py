@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irflow.clock import Clock, SystemClock, as_aware
+from irflow.engine import chain as chain_rules
 from irflow.engine import database
 from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import (
@@ -33,6 +34,7 @@ from irflow.engine.effects import SITE, Notices, deadlines_for, escalation_chang
 from irflow.engine.flow import (
     BUNDLED,
     CLOSED,
+    Action,
     CaseFacts,
     CaseModel,
     Flow,
@@ -40,7 +42,7 @@ from irflow.engine.flow import (
     bundled_flow,
     parse_flow,
 )
-from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
+from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger, OutboxRecord
 from irflow.engine.timeline import (
     COMPACT,
     GENESIS,
@@ -83,6 +85,27 @@ class InitReport:
     @property
     def changed(self) -> bool:
         return self.migrated or self.organisations_added > 0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVersionInfo:
+    """One stored version of a flow: whether new cases take it, and its open cases."""
+
+    flow: Flow
+    version: int
+    current: bool
+    open: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.flow.name,
+            "title": self.flow.title,
+            "version": self.version,
+            "current": self.current,
+            "open": self.open,
+            "kinds": list(self.flow.spec.kinds),
+            "selected_by": self.flow.spec.selected_by,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +377,24 @@ class Engine:
             self._versions[key] = parse_flow(rows[0][0], path=f"{name} v{version}")
         return self._versions[key]
 
+    def flow_versions(self) -> list[FlowVersionInfo]:
+        """Every version of every flow in the database, with how many cases (or
+        inquiries) not closed run under it; new cases take each flow's current one."""
+        current = {name: version for name, (_, version) in self.flows().items()}
+        open_items = {(n, int(v)): int(c) for n, v, c in self.ledger.read("open_by_version")}
+        infos = []
+        for name, version in self.ledger.read("flow_sources"):
+            flow = self.flow_version(name, int(version))
+            infos.append(
+                FlowVersionInfo(
+                    flow=flow,
+                    version=int(version),
+                    current=current.get(name) == int(version),
+                    open=open_items.get((name, int(version)), 0),
+                )
+            )
+        return infos
+
     def flow_for_kinds(self, kinds: Iterable[str]) -> tuple[Flow, int, frozenset[str]]:
         """Pick the flow for a case's kinds: the one a kind selects, else the default."""
         current = self.flows()
@@ -389,20 +430,37 @@ class Engine:
         kinds: Sequence[str] = (),
         coordinator: str | None = None,
         at: datetime | None = None,
+        note: str | None = None,
+        confirmed: Sequence[str] = (),
     ) -> Advanced:
-        """Open a case for ``reporter``; its first event is ``opened``."""
+        """Open a case for ``reporter``; its first event is ``opened``.
+
+        ``note`` is the case's opening text (an inquiry's question); ``confirmed``
+        lists what the opener confirms of what the flow asks (its ``confirm:``)."""
         moment = self.now(at)
         _clean_text("the title", title)
+        _clean_text("the note", note)
         if not title.strip():
             raise InvalidInput("a case needs a title; pass --title with a short summary")
         rep = self.organisation(reporter)
-        if rep.type in (OrgType.OPERATOR, OrgType.OVERSIGHT):
-            raise InvalidInput(
-                f"{rep.name} cannot be a case's reporter; the reporter is the agency where "
-                "the event happened (a municipality, prefecture or national agency)"
-            )
         flow, version, case_kinds = self.flow_for_kinds(kinds)
-        coord = self._coordinator_for(rep, coordinator)
+        self._check_confirmed(flow, confirmed)
+        chain: list[str] = []
+        if flow.is_chain:
+            if coordinator is not None:
+                raise InvalidInput(
+                    f"a {flow.title} ({flow.name}) goes to its reception tier; it takes no "
+                    "--coordinator"
+                )
+            chain = chain_rules.start(flow, rep, self.organisations())
+            coord = self.organisation_by_id(chain[1])
+        else:
+            if rep.type in (OrgType.OPERATOR, OrgType.OVERSIGHT):
+                raise InvalidInput(
+                    f"{rep.name} cannot be a case's reporter; the reporter is the agency where "
+                    "the event happened (a municipality, prefecture or national agency)"
+                )
+            coord = self._coordinator_for(rep, coordinator)
         op = self.operator()
         # A phase with no step this case needs closes at once (e.g. one that holds only
         # steps of another kind).
@@ -424,8 +482,10 @@ class Engine:
             steps_done="{}",
             last_seq=1,
             last_hash="",
+            chain=",".join(chain),
+            chain_at=1 if chain else 0,
         )
-        payload = {
+        payload: dict[str, Any] = {
             "title": record.title,
             "kinds": sorted(case_kinds),
             "flow": flow.name,
@@ -434,21 +494,35 @@ class Engine:
             "coordinator": coord.id,
             "operator": op.id,
         }
+        if chain:
+            payload["chain"] = chain
+        if confirmed:
+            payload["confirmed"] = sorted(set(confirmed))
 
         written: list[EventRecord] = []
 
         def first_event(case_id: int) -> EventRecord:
             written.append(
                 self._event(
-                    case_id, 1, GENESIS, moment, rep.id, "opened", None, None, state, None, payload
+                    case_id, 1, GENESIS, moment, rep.id, "opened", None, None, state, note, payload
                 )
             )
             return written[0]
 
-        opened = sorted(open_steps(flow, state, CaseFacts(kinds=case_kinds, flags=frozenset())))
+        if flow.stateful:
+            opened: list[str] = [state] if state in flow.duties else []
+        else:
+            opened = sorted(open_steps(flow, state, CaseFacts(kinds=case_kinds, flags=frozenset())))
 
-        def effects(case_id: int, _event: EventRecord) -> Effects:
-            return Effects(deadlines=deadlines_for(flow, case_id, opened, moment, self.calendar))
+        def effects(case_id: int, event: EventRecord) -> Effects:
+            fx = Effects(deadlines=deadlines_for(flow, case_id, opened, moment, self.calendar))
+            if flow.is_chain and flow.spec.opening is not None:
+                record.id = case_id
+                fx.outbox = self._chain_notices(
+                    flow, record, [_event_from_record(event, payload)], action=None,
+                    actor=rep.id, at=moment, note=note,
+                )  # fmt: skip
+            return fx
 
         with self.ledger.connection() as conn:
             case_id = self.ledger.open(conn, record, moment, first_event, effects)
@@ -495,6 +569,11 @@ class Engine:
         with self.ledger.connection() as conn:
             case = self._load(conn, case_id)
             flow = self.flow_version(case.flow, case.flow_version)
+            if flow.stateful:
+                return self._act(
+                    conn, case, flow, step, actor=actor, note=note, at=moment,
+                    expect_version=expect_version,
+                )  # fmt: skip
             spec = flow.steps.get(step)
             if spec is None:
                 raise NotFound(
@@ -550,6 +629,170 @@ class Engine:
             version=case.version,
             event=_event_from_record(event, payload),
         )
+
+    def _act(
+        self,
+        conn: Any,
+        case: CaseRecord,
+        flow: Flow,
+        name: str,
+        *,
+        actor: str,
+        note: str | None,
+        at: datetime,
+        expect_version: int | None,
+    ) -> Advanced:
+        """Do an action of a state flow (e.g. answer an inquiry): who may, from which
+        state, how the chain's holder moves, and the state it leads to, all from the
+        flow file."""
+        org = self._actor(case, actor)
+        roles = self._roles(case, org)
+        action = flow.actions.get(name)
+        if action is None:
+            raise NotFound(
+                f"case {case.id} runs flow {flow.name!r}, which has no action {name!r}; "
+                f"its actions are {', '.join(flow.actions)}"
+            )
+        orgs = self.organisations()
+        chain = chain_rules.links(case.chain)
+        holder = chain[case.chain_at] if chain else case.reporter_id
+        who = chain[0] if action.by == "opener" and chain else holder
+        if org.id != who:
+            raise NotAllowed(
+                f"{action.title} ({name}) of case {case.id} is done by its {action.by}, "
+                f"{self._name(who)}; {org.name} is its {'/'.join(roles)}"
+            )
+        self._check_moment(case, at)
+        self._check_version(case, expect_version)
+        if case.state not in action.sources:
+            raise StepNotOpen(
+                f"{action.title} ({name}) is done while case {case.id} is "
+                f"{' or '.join(action.sources)}; it is {case.state} "
+                f"({flow.state_titles[case.state]})",
+                case_id=case.id,
+                step=name,
+            )
+        base = CaseFacts(kinds=_split(case.kinds), flags=_split(case.flags))
+        if action.only_if is not None and not action.only_if(
+            chain_rules.facts(flow, base, chain, case.chain_at, orgs)
+        ):
+            why = action.why_not or f"the flow allows it only if {action.only_if_name}"
+            raise StepNotOpen(
+                f"{org.name} cannot do {action.title} ({name}) on case {case.id}: {why}",
+                case_id=case.id,
+                step=name,
+            )
+        if action.needs_note and not (note and note.strip()):
+            raise InvalidInput(
+                f"{action.title} ({name}) carries text; give it with --note or --body-file"
+            )
+        new_chain, new_at = chain_rules.move(flow, action.move, chain, case.chain_at, orgs)
+        model = CaseModel(case.state, chain_rules.facts(flow, base, new_chain, new_at, orgs))
+        if not flow.machine.events[name].trigger(model):
+            raise StepNotOpen(
+                f"{action.title} ({name}) leads nowhere from here in flow {flow.name!r}",
+                case_id=case.id,
+                step=name,
+            )
+        payload: dict[str, Any] = {"from": holder, "to": new_chain[new_at] if new_chain else None}
+        if len(new_chain) > len(chain):
+            payload["reached"] = new_chain[-1]
+        expected, before = case.version, case.state
+        case.state, case.chain, case.chain_at = model.state, ",".join(new_chain), new_at
+        opened = [case.state] if case.state in flow.duties else []
+        effects = Effects(
+            clear_steps=[before] if before in flow.duties else [],
+            deadlines=deadlines_for(flow, case.id, opened, at, self.calendar),
+        )
+        if action.notify == "holder" and flow.is_chain:
+            # The form on this hop's post shows this action too: a provisional event
+            # (its hash is not needed for the form) joins the timeline read so far.
+            this = Event(
+                case_id=case.id, seq=case.last_seq + 1, at=at, actor=org.id, action="action_taken",
+                step=name, from_state=before, to_state=case.state, note=note, payload=payload,
+                prev_hash="", hash="",
+            )  # fmt: skip
+            events = [*self._events_in(conn, case.id), this]
+            effects.outbox = self._chain_notices(
+                flow, case, events, action=action, actor=org.id, at=at, note=note
+            )
+        event = self._append(
+            conn, case, at=at, actor=org.id, action="action_taken", step=name,
+            from_state=before, note=note, payload=payload, effects=effects,
+        )  # fmt: skip
+        if event is None:
+            raise self._conflict(case.id, expected)
+        self.log.info("action.taken", case_id=case.id, actor=org.id, action=name, state=case.state)
+        return Advanced(
+            case_id=case.id,
+            state=case.state,
+            version=case.version,
+            event=_event_from_record(event, payload),
+        )
+
+    def _chain_notices(
+        self,
+        flow: Flow,
+        case: CaseRecord,
+        events: Sequence[Event],
+        *,
+        action: Action | None,
+        actor: str,
+        at: datetime,
+        note: str | None,
+    ) -> list[OutboxRecord]:
+        """The post and messages that tell a chain's new holder what reached it, with
+        the case's form as the timeline leaves it (``action`` None: the opening)."""
+        holder = chain_rules.links(case.chain)[case.chain_at]
+        names = {o.id: o.name for o in self.organisations().values()}
+        opening = flow.spec.opening
+        box = action.post_box if action is not None else opening.post_box if opening else None
+        root = self.notices.categories.get(flow.spec.report_category or "")
+        category = f"{root} > {box}{names.get(actor, actor)}" if root and box else root
+        context = {
+            "inquiry_id": case.id,
+            "title": case.title,
+            "action": action.id if action is not None else "ask",
+            "action_title": action.title if action else opening.title if opening else "",
+            "sender": names.get(actor, actor),
+            "recipient": names.get(holder, holder),
+            "at": at,
+            "note": note,
+            "form": chain_rules.form_data(flow, case.id, case.title, events, names),
+        }
+        return self.notices.rows(
+            case_id=case.id,
+            event_seq=events[-1].seq,
+            kind=flow.name,
+            template=flow.spec.notice_template or "",
+            context=context,
+            recipients=[holder],
+            sender_id=actor,
+            category=category,
+            at=at,
+        )
+
+    def _events_in(self, conn: Any, case_id: int) -> list[Event]:
+        """A case's timeline, read inside the command's transaction."""
+        events = []
+        for row in self.ledger.read_in(conn, "events", case_id):
+            record = EventRecord(*row)
+            record.at = self.ledger.read_moment(record.at)
+            events.append(_event_from_record(record))
+        return events
+
+    def _check_confirmed(self, flow: Flow, confirmed: Sequence[str]) -> None:
+        unknown = sorted(set(confirmed) - set(flow.spec.confirm))
+        if unknown:
+            raise InvalidInput(
+                f"flow {flow.name!r} asks no confirmation {', '.join(unknown)}; "
+                f"it asks {', '.join(flow.spec.confirm) or 'none'}"
+            )
+        for key, what in flow.spec.confirm.items():
+            if key not in confirmed:
+                raise InvalidInput(
+                    f"confirm first: {what} (--{key.replace('_', '-')}); nothing was opened"
+                )
 
     def declare(
         self,
@@ -623,6 +866,11 @@ class Engine:
             case = self._load(conn, case_id)
             org = self._actor(case, actor)
             roles = self._roles(case, org)
+            if case.chain:
+                raise InvalidInput(
+                    f"case {case_id} follows a chain of reception tiers; its receivers change "
+                    "by escalation, not by assignment"
+                )
             if not {"operator", "coordinator"} & set(roles):
                 raise NotAllowed(
                     f"only the operator or the current coordinator of case {case_id} may "
@@ -665,7 +913,7 @@ class Engine:
         case = self.ledger.load(conn, case_id)
         if case is None:
             self._ready()
-            raise NotFound(f"no case {case_id}; `irflow case list` shows the cases")
+            raise _no_case(case_id)
         return case
 
     def _check_moment(self, case: CaseRecord, moment: datetime) -> None:
@@ -684,6 +932,8 @@ class Engine:
         return self.organisation(ref)
 
     def _roles(self, case: CaseRecord, org: Organisation) -> list[str]:
+        if case.chain:
+            return self._chain_roles(case, org)
         participants = dict(
             zip(ROLES, (case.reporter_id, case.coordinator_id, case.operator_id), strict=True)
         )
@@ -692,6 +942,28 @@ class Engine:
             names = ", ".join(f"{role} {self._name(who)}" for role, who in participants.items())
             raise NotAllowed(f"{org.name} is not a participant of case {case.id} ({names})")
         return roles
+
+    def _chain_roles(self, case: CaseRecord, org: Organisation) -> list[str]:
+        """A chain's participants are the links it reached: the opener, the holder, and
+        the receivers it passed. Anyone else learns nothing of a private case."""
+        chain = chain_rules.links(case.chain)
+        if org.id not in chain:
+            if self.flow_version(case.flow, case.flow_version).private:
+                raise _no_case(case.id)
+            raise NotAllowed(f"{org.name} is not a participant of case {case.id}")
+        roles = ["opener"] if chain[0] == org.id else []
+        if chain[case.chain_at] == org.id:
+            roles.append("holder")
+        return roles or ["receiver"]
+
+    def visible(self, case: CaseRecord, viewer: str | None) -> bool:
+        """Whether ``viewer`` may see the case: anyone a case of a public flow, only
+        its chain a private one (no viewer: public cases only)."""
+        if not self.flow_version(case.flow, case.flow_version).private:
+            return True
+        if viewer is None:
+            return False
+        return self.organisation(viewer).id in chain_rules.links(case.chain)
 
     def _not_your_step(
         self, case: CaseRecord, org: Organisation, roles: list[str], step: Step
@@ -1104,9 +1376,14 @@ class Engine:
             closed_at=moment(closed) if closed is not None else None,
         )
 
-    def case(self, case_id: int) -> CaseView:
-        """Everything about one case: participants, every step's status, the timeline."""
+    def case(self, case_id: int, *, viewer: str | None = None) -> CaseView:
+        """Everything about one case: participants, every step's status, the timeline.
+
+        A case of a private flow (the inquiry) is shown only to a ``viewer`` in its
+        chain; to anyone else it does not exist."""
         row = self._case_row(case_id)
+        if not self.visible(row, viewer):
+            raise _no_case(case_id)
         flow = self.flow_version(row.flow, row.flow_version)
         done = json.loads(row.steps_done)
         facts = CaseFacts(kinds=_split(row.kinds), flags=_split(row.flags), done=done)
@@ -1141,10 +1418,24 @@ class Engine:
             steps=steps,
             timeline=self.timeline(case_id),
             deadlines=self.deadlines(case_id),
+            chain=[self.organisation_by_id(o) for o in chain_rules.links(row.chain)],
+            holder=self.organisation_by_id(chain_rules.links(row.chain)[row.chain_at])
+            if row.chain
+            else None,
+            actions=[a.id for a in flow.actions.values() if row.state in a.sources],
         )
 
-    def cases(self, *, state: str | None = None, overdue: bool = False) -> list[CaseSummary]:
-        """The cases, oldest first; only those in ``state``, or ``overdue`` ones, if asked."""
+    def cases(
+        self,
+        *,
+        state: str | None = None,
+        overdue: bool = False,
+        flow: str | None = None,
+        viewer: str | None = None,
+    ) -> list[CaseSummary]:
+        """The cases ``viewer`` may see, oldest first; only those in ``state``, of
+        ``flow``, or ``overdue`` ones, if asked. Without a viewer, the cases of public
+        flows; with one, also the private ones whose chain it is in."""
         from sqlmodel import Session, col, select
 
         from irflow.engine.tables import CaseRow
@@ -1153,6 +1444,14 @@ class Engine:
         query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
             query = query.where(col(CaseRow.state) == state)
+        if flow is not None:
+            query = query.where(col(CaseRow.flow) == flow)
+        private = {
+            (name, version)
+            for name, version, *_ in self.ledger.read("flow_sources")
+            if self.flow_version(name, version).private
+        }
+        me = self.organisation(viewer).id if viewer is not None else None
         late = self.overdue_cases()
         with Session(self.sa) as session:
             rows = list(session.exec(query).all())
@@ -1166,15 +1465,19 @@ class Engine:
                 reporter=self.organisation_by_id(r.reporter_id),
                 coordinator=self.organisation_by_id(r.coordinator_id),
                 overdue=r.id in late,
+                holder=self.organisation_by_id(chain_rules.links(r.chain)[r.chain_at])
+                if r.chain
+                else None,
             )
             for r in rows
-            if not overdue or r.id in late
+            if (not overdue or r.id in late)
+            and ((r.flow, r.flow_version) not in private or me in chain_rules.links(r.chain))
         ]
 
     def verify(self, case_id: int | None = None) -> list[ChainReport]:
         """Recompute the hash chain of one case, or of every case."""
         self._ready()
-        ids = [case_id] if case_id is not None else [c.id for c in self.cases() if c.id is not None]
+        ids = [case_id] if case_id is not None else [r[0] for r in self.ledger.read("case_ids")]
         reports = []
         for cid in ids:
             row = self._case_row(cid)
@@ -1192,6 +1495,18 @@ class Engine:
         flow = self.flow_version(str(opened["flow"]), int(opened["flow_version"]))
         facts = CaseFacts(kinds=frozenset(opened["kinds"]), flags=frozenset(), done={})
         model = CaseModel(flow.states[0], facts)
+        if flow.stateful:
+            # The chain as each action left it, and the state the machine takes it to.
+            chain, orgs = list(opened.get("chain", ())), self.organisations()
+            for ev in events[1:]:
+                if ev.action != "action_taken" or ev.step is None:
+                    continue
+                if "reached" in ev.payload:
+                    chain.append(str(ev.payload["reached"]))
+                at = chain.index(str(ev.payload["to"])) if chain else 0
+                model.facts = chain_rules.facts(flow, facts, chain, at, orgs)
+                flow.machine.events[ev.step].trigger(model)
+            return model.state
         flow.settle(model)
         for ev in events[1:]:
             facts.flags = facts.flags | frozenset(ev.payload.get("declared", ()))
@@ -1201,6 +1516,11 @@ class Engine:
             facts.done[ev.step] = [ev.actor, ev.at.isoformat()]
             flow.settle(model)
         return model.state
+
+
+def _no_case(case_id: int) -> NotFound:
+    # The same words whether the case does not exist or the asker may not see it.
+    return NotFound(f"no case {case_id}; `irflow case list` shows the cases")
 
 
 def _clean_text(field: str, text: str | None) -> str | None:

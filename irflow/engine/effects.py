@@ -17,7 +17,7 @@ from typing import Any
 
 from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import Organisation
-from irflow.engine.flow import CLOSED, CaseFacts, Flow, Step
+from irflow.engine.flow import CLOSED, CaseFacts, Duty, Flow, Step
 from irflow.engine.ledger import CaseRecord, DeadlineRecord, Effects, OutboxRecord
 from irflow.engine.timeline import COMPACT
 
@@ -95,10 +95,11 @@ def deadlines_for(
     at: datetime,
     calendar: AdminCalendar,
 ) -> list[DeadlineRecord]:
-    """One row per rung of every newly opened step that has a deadline."""
+    """One row per rung of every newly opened step (or, in a state flow, duty of the
+    state entered) that has a deadline."""
     rows = []
     for step_id in opened:
-        step = flow.steps[step_id]
+        step: Step | Duty = flow.steps[step_id] if step_id in flow.steps else flow.duties[step_id]
         if step.deadline is None:
             continue
         deadline = step.deadline.after(at, calendar)

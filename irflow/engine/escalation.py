@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from irflow.engine import chain as chain_rules
 from irflow.engine.effects import SUPERVISOR, participants
 from irflow.engine.ledger import Effects
 
@@ -86,16 +87,25 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     if case.last_at is not None and case.last_at > now:
         now = case.last_at
     flow = engine.flow_version(case.flow, case.flow_version)
-    step = flow.steps[due.step]
-    who = participants(case)
-    owner = who[step.tier]
+    if due.step in flow.duties:
+        # A state flow's duty: its owner is the chain's holder, escalated to the
+        # holder's own reception tier.
+        duty = flow.duties[due.step]
+        chain, orgs = chain_rules.links(case.chain), engine.organisations()
+        title, tier, ladder = duty.title, "holder", duty.ladder
+        owner = chain[case.chain_at]
+        supervisor = chain_rules.supervisor(flow, chain, case.chain_at, orgs)
+    else:
+        step = flow.steps[due.step]
+        who = participants(case)
+        title, tier, ladder = step.title, step.tier, step.ladder
+        owner, supervisor = who[step.tier], who[SUPERVISOR[step.tier]]
     told: list[str] = []
     plan_text = ""
     plan_json: dict[str, Any] | None = None
     if due.action == "remind":
         told = [owner]
     elif due.action == "notify":
-        supervisor = who[SUPERVISOR[step.tier]]
         told = [supervisor]
         if supervisor != owner:
             from irflow.engine.routing import plan_contact, render_checklist
@@ -128,14 +138,14 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
             context={
                 "case_id": case.id,
                 "title": case.title,
-                "step_title": step.title,
-                "step_tier": step.tier,
+                "step_title": title,
+                "step_tier": tier,
                 "owner": notices.name(owner),
                 "recipient": "、".join(notices.name(t) for t in told),
                 "open_since": due.opened_at,
                 "deadline": due.deadline_at,
                 "rung": due.rung,
-                "rung_count": len(step.ladder),
+                "rung_count": len(ladder),
                 "rung_action": due.action,
                 "fired_at": now,
                 "contact_checklist": plan_text,
@@ -148,15 +158,15 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
             at=now,
         )
     event = engine._append(
-        conn, case, at=now, actor=None, action="escalated", step=step.id, payload=payload,
-        effects=Effects(outbox=outbox, fired=(step.id, due.rung)),
+        conn, case, at=now, actor=None, action="escalated", step=due.step, payload=payload,
+        effects=Effects(outbox=outbox, fired=(due.step, due.rung)),
     )  # fmt: skip
     if event is None:
         return None  # the case moved on meanwhile; the next sweep looks again
-    engine.log.info("rung.fired", case_id=case.id, step=step.id, rung=due.rung, action=due.action)
+    engine.log.info("rung.fired", case_id=case.id, step=due.step, rung=due.rung, action=due.action)
     return Fired(
         case_id=case.id,
-        step=step.id,
+        step=due.step,
         rung=due.rung,
         action=due.action,
         due_at=due.due_at,

@@ -87,6 +87,86 @@ class FlagSpec(_Strict):
     declared_by: Tier
 
 
+Reception = Literal["prefecture", "jlis", "operator"]
+
+
+class ChainSpec(_Strict):
+    """A case whose participants form a chain: the opener, then each receiver above."""
+
+    reception: dict[
+        Literal[
+            "municipality",
+            "prefecture",
+            "jlis",
+            "ministry",
+            "national_agency",
+            "aggregation_agency",
+            "oversight",
+        ],
+        Reception,
+    ]
+    """Whom an organisation of each type reaches first, and escalates to: its own
+    prefecture, J-LIS, or the operator. A type not named cannot open such a case, and
+    an organisation whose type is not named is the top of the chain."""
+
+
+class StateSpec(_Strict):
+    """A state of a flow written as states and actions (instead of phases and steps)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    duty: str | None = None
+    """What the chain's holder must do while the case is here (its deadline's subject)."""
+    deadline: str | None = None
+    """How long the holder may keep the case here before the ladder starts."""
+    ladder: str | None = None
+
+
+class TargetSpec(_Strict):
+    state: str
+    when: str | None = None
+    """A condition on the case after the action's move (e.g. chain:at_opener)."""
+
+
+class ActionSpec(_Strict):
+    """Something a participant does to a case of a state flow; it may be done again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    by: Literal["opener", "holder"]
+    """The chain's opener, or whichever link holds the case now."""
+    sources: tuple[str, ...] = Field(alias="from", min_length=1)
+    to: str | tuple[TargetSpec, ...]
+    """A state, or a list of states with conditions: the first that holds is taken."""
+    move: Literal["stay", "up", "down", "first"] = "stay"
+    """How the holder changes: up the chain (a new link is added above the top if
+    needed), down one link, back to the first receiver."""
+    only_if: str | None = None
+    """A condition on the case before the action (``not chain:top``)."""
+    why_not: str | None = None
+    """What a refusal under ``only_if`` tells the actor."""
+    needs_note: bool = False
+    """The action carries text (an answer, a follow-up question): --note is required."""
+    answers: bool = False
+    """Its note is the answer written on the case's form."""
+    asks: bool = False
+    """Its note adds a question to the case's form."""
+    notify: Literal["holder", "none"] = "holder"
+    """Tell the holder after the move (a post on the site and a message)."""
+    post_box: str | None = None
+    """The actor's own site category the post goes in, as a prefix of its name
+    (【問合せ】, 【受付】) under the flow's report_category."""
+
+
+class OpeningSpec(_Strict):
+    """What opening a case of a state flow tells the first holder."""
+
+    title: str
+    post_box: str | None = None
+
+
 class FlowSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     title: str
@@ -105,15 +185,30 @@ class FlowSpec(_Strict):
     """Which step's moment or note fills each field of the report form."""
     ladders: dict[str, tuple[RungSpec, ...]] = Field(default_factory=dict)
     default_ladder: str | None = None
-    phases: tuple[PhaseSpec, ...] = Field(min_length=1)
+    phases: tuple[PhaseSpec, ...] = ()
+    """A flow of phases and steps (the incident flows) ..."""
+    states: tuple[StateSpec, ...] = ()
+    """... or of states and actions (the inquiry): a flow has one or the other."""
+    actions: tuple[ActionSpec, ...] = ()
+    chain: ChainSpec | None = None
+    opening: OpeningSpec | None = None
+    visibility: Literal["all", "participants"] = "all"
+    """``participants``: a case is visible to its participants only; anyone else is
+    told there is no such case."""
+    confirm: dict[str, str] = Field(default_factory=dict)
+    """What the opener must confirm before opening a case (id: what it confirms)."""
+    notice_template: str | None = None
+    """The mail template of a state flow's notices (its context: see effects.py)."""
     note: str | None = None
 
-    @field_validator("phases")
+    @field_validator("phases", "states")
     @classmethod
-    def _no_closed_phase(cls, phases: tuple[PhaseSpec, ...]) -> tuple[PhaseSpec, ...]:
+    def _no_closed_phase(cls, phases: tuple[Any, ...]) -> tuple[Any, ...]:
         for phase in phases:
             if phase.id == CLOSED:
-                raise ValueError(f"'{CLOSED}' is the final state every flow has; rename the phase")
+                raise ValueError(
+                    f"'{CLOSED}' is the final state every flow has; rename the phase or state"
+                )
         return phases
 
 
@@ -122,11 +217,16 @@ class FlowSpec(_Strict):
 
 @dataclass(slots=True)
 class CaseFacts:
-    """What a guard may look at: the case's kinds, declared flags and done steps."""
+    """What a guard may look at: the case's kinds, declared flags and done steps, and
+    for a chain, where its holder stands."""
 
     kinds: frozenset[str]
     flags: frozenset[str]
     done: dict[str, Any] = field(default_factory=dict)
+    at_opener: bool = False
+    """The chain's holder is its opener (an answer came all the way down)."""
+    at_top: bool = False
+    """The chain's holder has nobody above it to escalate to."""
 
 
 Guard = Callable[[CaseFacts], bool]
@@ -140,8 +240,21 @@ def _guard_flag(arg: str) -> Guard:
     return lambda facts: arg in facts.flags
 
 
-#: Named guard families a flow file may use: ``kind:<kind>`` and ``flag:<flag>``.
-GUARD_FAMILIES: dict[str, Callable[[str], Guard]] = {"kind": _guard_kind, "flag": _guard_flag}
+def _guard_chain(arg: str) -> Guard:
+    if arg == "top":
+        return lambda facts: facts.at_top
+    return lambda facts: facts.at_opener
+
+
+CHAIN_GUARDS = ("top", "at_opener")
+
+#: Named guard families a flow file may use: ``kind:<kind>``, ``flag:<flag>`` and
+#: ``chain:top`` / ``chain:at_opener``; ``not <guard>`` negates one.
+GUARD_FAMILIES: dict[str, Callable[[str], Guard]] = {
+    "kind": _guard_kind,
+    "flag": _guard_flag,
+    "chain": _guard_chain,
+}
 
 
 # --------------------------------------------------------------------------- compiled flow
@@ -167,6 +280,36 @@ class Step:
     deadline: Duration | None
     ladder: tuple[Rung, ...]
     why: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An action of a state flow, compiled: who does it, from where, and where it leads."""
+
+    id: str
+    title: str
+    by: str
+    sources: tuple[str, ...]
+    targets: tuple[tuple[str, Guard | None], ...]
+    move: str
+    only_if: Guard | None
+    only_if_name: str | None
+    why_not: str | None
+    needs_note: bool
+    answers: bool
+    asks: bool
+    notify: str
+    post_box: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    """What the holder of a state flow's case must do in one state, and by when."""
+
+    state: str
+    title: str
+    deadline: Duration
+    ladder: tuple[Rung, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +341,54 @@ class Flow:
         self.name = spec.name
         self.title = spec.title
         self.digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        self.states: tuple[str, ...] = (*(p.id for p in spec.phases), CLOSED)
+        #: A flow of states and actions (the inquiry), not of phases and steps.
+        self.stateful = bool(spec.states)
+        self.is_chain = spec.chain is not None
+        self.private = spec.visibility == "participants"
+        self.states: tuple[str, ...] = (
+            *(p.id for p in spec.phases),
+            *(s.id for s in spec.states),
+            CLOSED,
+        )
         self.phase_index = {p.id: i for i, p in enumerate(spec.phases)}
         self.phase_index[CLOSED] = len(spec.phases)
+        self.state_titles = {
+            **{p.id: p.title for p in spec.phases},
+            **{s.id: s.title for s in spec.states},
+            CLOSED: "完了",
+        }
+        self.actions: dict[str, Action] = {
+            a.id: Action(
+                id=a.id,
+                title=a.title,
+                by=a.by,
+                sources=a.sources,
+                targets=tuple(
+                    (t.state, _compile_guard(t.when) if t.when else None)
+                    for t in ((TargetSpec(state=a.to),) if isinstance(a.to, str) else a.to)
+                ),
+                move=a.move,
+                only_if=_compile_guard(a.only_if) if a.only_if else None,
+                only_if_name=a.only_if,
+                why_not=a.why_not,
+                needs_note=a.needs_note,
+                answers=a.answers,
+                asks=a.asks,
+                notify=a.notify,
+                post_box=a.post_box,
+            )
+            for a in spec.actions
+        }
+        self.duties: dict[str, Duty] = {
+            st.id: Duty(
+                state=st.id,
+                title=st.duty or st.title,
+                deadline=parse_duration(st.deadline),
+                ladder=self._rungs(st.ladder),
+            )
+            for st in spec.states
+            if st.deadline
+        }
         self.steps: dict[str, Step] = {}
         for index, phase in enumerate(spec.phases):
             for s in phase.steps:
@@ -237,7 +425,10 @@ class Flow:
         )
 
     def _ladder(self, step: StepSpec) -> tuple[Rung, ...]:
-        name = step.ladder or self.spec.default_ladder
+        return self._rungs(step.ladder)
+
+    def _rungs(self, ladder: str | None) -> tuple[Rung, ...]:
+        name = ladder or self.spec.default_ladder
         rungs = self.spec.ladders.get(name or "", ())
         return tuple(
             Rung(number=i, after=parse_duration(r.after), action=r.action)
@@ -282,6 +473,8 @@ class Flow:
 
     def settle(self, model: CaseModel) -> None:
         """Advance the model through every phase whose required steps are all done."""
+        if self.stateful:
+            return  # a state flow moves by its actions alone
         advance = self.machine.events["advance"]
         # The machine's guard checks again; asking first spares a trigger per step.
         while model.state != CLOSED and self.phase_complete(model.state, model.facts):
@@ -298,9 +491,27 @@ class Flow:
     # ------------------------------------------------------------ views
 
     def as_json(self, version: int | None = None) -> dict[str, Any]:
+        shape: dict[str, Any] = {"name": self.name, "version": version}
+        if self.stateful:
+            shape["phases"] = []
+            shape["states"] = [
+                {"id": st.id, "title": st.title, "duty": st.duty, "deadline": st.deadline}
+                for st in self.spec.states
+            ]
+            shape["actions"] = [
+                {
+                    "id": a.id,
+                    "title": a.title,
+                    "by": a.by,
+                    "from": list(a.sources),
+                    "to": [a.to] if isinstance(a.to, str) else [t.state for t in a.to],
+                    "move": a.move,
+                }
+                for a in self.spec.actions
+            ]
+            return shape
         return {
-            "name": self.name,
-            "version": version,
+            **shape,
             "phases": [
                 {
                     "id": p.id,
@@ -323,6 +534,9 @@ class Flow:
 
 
 def _compile_guard(name: str) -> Guard:
+    if name.startswith("not "):
+        inner = _compile_guard(name[4:].strip())
+        return lambda facts: not inner(facts)
     family, _, arg = name.partition(":")
     return GUARD_FAMILIES[family](arg)
 
@@ -330,6 +544,9 @@ def _compile_guard(name: str) -> Guard:
 def _compile_machine(flow: Flow) -> Any:
     # Imported here: only commands that move a case pay for transitions' import.
     from transitions import Machine
+
+    if flow.stateful:
+        return _compile_state_machine(flow, Machine)
 
     def phase_complete(event: Any) -> bool:
         model: CaseModel = event.model
@@ -348,6 +565,35 @@ def _compile_machine(flow: Flow) -> Any:
         model=None,
         states=list(flow.states),
         initial=phases[0],
+        transitions=transitions,
+        auto_transitions=False,
+        send_event=True,
+        ignore_invalid_triggers=False,
+    )
+
+
+def _compile_state_machine(flow: Flow, machine_class: Any) -> Any:
+    """A state flow's actions as triggers; an action with several targets tries them in
+    order, each guarded by its condition on the case's facts (after the move)."""
+
+    def holds(guard: Guard) -> Callable[[Any], bool]:
+        return lambda event: guard(event.model.facts)
+
+    transitions: list[dict[str, Any]] = []
+    for action in flow.actions.values():
+        for target, guard in action.targets:
+            transitions.append(
+                {
+                    "trigger": action.id,
+                    "source": list(action.sources),
+                    "dest": target,
+                    "conditions": [holds(guard)] if guard else [],
+                }
+            )
+    return machine_class(
+        model=None,
+        states=list(flow.states),
+        initial=flow.states[0],
         transitions=transitions,
         auto_transitions=False,
         send_event=True,
@@ -409,9 +655,22 @@ def _check_graph(spec: FlowSpec, path: str, lines: Lines) -> None:
     def check_guard(name: str | None, loc: tuple[Any, ...]) -> None:
         if name is None:
             return
+        if name.startswith("not "):
+            check_guard(name[4:].strip(), loc)
+            return
         family, sep, arg = name.partition(":")
         if not sep or family not in GUARD_FAMILIES:
-            fail(f"condition {name!r} is unknown; write kind:<kind> or flag:<flag>", loc)
+            fail(
+                f"condition {name!r} is unknown; write kind:<kind>, flag:<flag>, "
+                f"chain:{' or chain:'.join(CHAIN_GUARDS)}, or not <condition>",
+                loc,
+            )
+        if family == "chain" and (arg not in CHAIN_GUARDS or spec.chain is None):
+            fail(
+                f"condition {name!r} needs a flow with a chain: and one of "
+                f"{', '.join('chain:' + g for g in CHAIN_GUARDS)}",
+                loc,
+            )
         if family == "kind" and arg not in spec.kinds:
             fail(
                 f"condition {name!r} names a kind the flow does not have; "
@@ -444,6 +703,19 @@ def _check_graph(spec: FlowSpec, path: str, lines: Lines) -> None:
             f"default_ladder {spec.default_ladder!r} is not one of ladders {list(spec.ladders)}",
             ("default_ladder",),
         )
+
+    if bool(spec.phases) == bool(spec.states):
+        fail(
+            "a flow declares either phases (with steps) or states (with actions), and "
+            "exactly one of them; see irflow/flows/incident.yaml and inquiry.yaml",
+            ("phases",) if spec.phases else ("name",),
+        )
+    if spec.states:
+        _check_states(spec, fail, check_guard, check_duration)
+        return
+    for key in ("actions", "chain", "opening"):
+        if getattr(spec, key):
+            fail(f"{key}: belongs to a flow of states; a flow of phases has steps", (key,))
 
     steps = {s.id: s for p in spec.phases for s in p.steps}
     for step_id, (pi, si) in where.items():
@@ -510,6 +782,101 @@ def _check_graph(spec: FlowSpec, path: str, lines: Lines) -> None:
             )
 
 
+def _check_states(
+    spec: FlowSpec,
+    fail: Callable[[str, tuple[Any, ...]], None],
+    check_guard: Callable[[str | None, tuple[Any, ...]], None],
+    check_duration: Callable[[str | None, tuple[Any, ...]], None],
+) -> None:
+    """A state flow: actions lead between declared states, every state is reachable
+    from the first and can reach closed, and deadlines have ladders."""
+    ids = [st.id for st in spec.states]
+    for si, st in enumerate(spec.states):
+        if ids.count(st.id) > 1:
+            fail(f"state id {st.id!r} is used twice; state ids must be unique", ("states", si))
+        check_duration(st.deadline, ("states", si, "deadline"))
+        if st.deadline is not None and not (st.ladder or spec.default_ladder):
+            fail(
+                f"state {st.id!r} has a deadline but no ladder; name one with ladder: or "
+                "set the flow's default_ladder",
+                ("states", si, "deadline"),
+            )
+        if st.ladder is not None and st.ladder not in spec.ladders:
+            fail(
+                f"state {st.id!r} uses ladder {st.ladder!r}, which is not declared; "
+                f"ladders are {list(spec.ladders)}",
+                ("states", si, "ladder"),
+            )
+    if not spec.actions:
+        fail("a flow of states needs actions that lead between them", ("actions",))
+    targets_of: dict[str, set[str]] = {st: set() for st in ids}
+    action_ids: list[str] = []
+    for ai, action in enumerate(spec.actions):
+        base = ("actions", ai)
+        if action.id in action_ids:
+            fail(f"action id {action.id!r} is used twice; action ids must be unique", base)
+        action_ids.append(action.id)
+        if action.by == "holder" and spec.chain is None:
+            fail(f"action {action.id!r} is done by the holder, which needs a chain:", (*base, "by"))
+        if action.move != "stay" and spec.chain is None:
+            fail(f"action {action.id!r} moves along a chain; declare chain:", (*base, "move"))
+        check_guard(action.only_if, (*base, "only_if"))
+        for source in action.sources:
+            if source not in ids:
+                fail(
+                    f"action {action.id!r} starts from {source!r}, which is not a state; "
+                    f"states are {ids}",
+                    (*base, "from"),
+                )
+        targets = [TargetSpec(state=action.to)] if isinstance(action.to, str) else list(action.to)
+        if not targets:
+            fail(f"action {action.id!r} leads nowhere; give it a to: state", (*base, "to"))
+        for ti, target in enumerate(targets):
+            if target.state not in (*ids, CLOSED):
+                fail(
+                    f"action {action.id!r} leads to {target.state!r}, which is not a state; "
+                    f"states are {[*ids, CLOSED]}",
+                    (*base, "to"),
+                )
+            check_guard(target.when, (*base, "to", ti, "when"))
+            for source in action.sources:
+                targets_of[source].add(target.state)
+        if targets[-1].when is not None:
+            # Without a last unconditional target the action can be refused for a
+            # reason the flow file does not say; keep flows explicit.
+            fail(
+                f"action {action.id!r}: its last to: target needs no when:, so that the "
+                "action always leads somewhere",
+                (*base, "to"),
+            )
+    reached = {ids[0]}
+    frontier = [ids[0]]
+    while frontier:
+        for nxt in targets_of.get(frontier.pop(), ()):
+            if nxt not in reached:
+                reached.add(nxt)
+                frontier.append(nxt)
+    for si, state_id in enumerate(ids):
+        if state_id not in reached:
+            fail(
+                f"state {state_id!r} is unreachable: no action leads to it from {ids[0]!r}; "
+                "add one or remove the state",
+                ("states", si),
+            )
+    for si, state_id in enumerate(ids):
+        seen, frontier = {state_id}, [state_id]
+        while frontier:
+            for nxt in targets_of.get(frontier.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+        if CLOSED not in seen:
+            fail(
+                f"state {state_id!r} can never reach closed; add an action that leads on from it",
+                ("states", si),
+            )
+
+
 def load_flow_file(path: Path) -> Flow:
     try:
         source = path.read_text("utf-8")
@@ -518,7 +885,7 @@ def load_flow_file(path: Path) -> Flow:
     return parse_flow(source, path=str(path))
 
 
-BUNDLED = ("incident", "mislink")
+BUNDLED = ("incident", "mislink", "inquiry")
 
 
 def bundled_flow(name: str) -> Flow:
@@ -532,6 +899,17 @@ def bundled_flow(name: str) -> Flow:
 def mermaid(flow: Flow) -> str:
     """The flow as a mermaid flowchart: phases as subgraphs, steps as nodes."""
     out = ["flowchart TD"]
+    if flow.stateful:
+        for st in flow.spec.states:
+            out.append(f'  {st.id}(["{st.title}"])')
+        out.append(f'  {CLOSED}(["{flow.state_titles[CLOSED]}"])')
+        for action in flow.spec.actions:
+            targets = [action.to] if isinstance(action.to, str) else [t.state for t in action.to]
+            for source in action.sources:
+                for target in targets:
+                    label = f"{action.title}<br/><i>{action.by}</i>"
+                    out.append(f'  {source} -- "{label}" --> {target}')
+        return "\n".join(out)
     for phase in flow.spec.phases:
         out.append(f'  subgraph {phase.id}["{phase.title}"]')
         for s in phase.steps:

@@ -22,8 +22,9 @@ from irflow.errors import StorageError
 
 _CASE_COLUMNS = (
     "id, flow, flow_version, title, kinds, flags, state, version, reporter_id, "
-    "coordinator_id, operator_id, steps_done, last_seq, last_hash"
+    "coordinator_id, operator_id, steps_done, last_seq, last_hash, chain, chain_at"
 )
+_CLOSED = "closed"  # irflow.engine.flow.CLOSED; this module imports no flow code
 _EVENT_COLUMNS = (
     "case_id, seq, at, actor_id, action, step, from_state, to_state, note, payload, prev_hash, hash"
 )
@@ -47,6 +48,10 @@ class CaseRecord:
     steps_done: str
     last_seq: int
     last_hash: str
+    chain: str = ""
+    """A chain flow's links, comma-separated organisation ids, the opener first."""
+    chain_at: int = 0
+    """The link that holds the case now."""
     last_at: datetime | None = None
     """When the case's latest event happened: no command may be dated before it."""
 
@@ -124,7 +129,7 @@ class Ledger:
         self._update = (
             f"UPDATE irflow_case SET state = {p}, version = {p}, flags = {p}, "
             f"steps_done = {p}, coordinator_id = {p}, last_seq = {p}, last_hash = {p}, "
-            f"closed_at = {p} WHERE id = {p} AND version = {p}"
+            f"chain = {p}, chain_at = {p}, closed_at = {p} WHERE id = {p} AND version = {p}"
         )
         self._insert_event = (
             f"INSERT INTO timeline_event ({_EVENT_COLUMNS}) VALUES ({', '.join([p] * 12)})"
@@ -132,7 +137,7 @@ class Ledger:
         self._insert_case = (
             "INSERT INTO irflow_case (flow, flow_version, title, kinds, flags, state, version, "
             "reporter_id, coordinator_id, operator_id, steps_done, opened_at, closed_at, "
-            f"last_seq, last_hash) VALUES ({', '.join([p] * 15)}) RETURNING id"
+            f"last_seq, last_hash, chain, chain_at) VALUES ({', '.join([p] * 17)}) RETURNING id"
         )
         self._seal = f"UPDATE irflow_case SET last_seq = {p}, last_hash = {p} WHERE id = {p}"
         self._clear_deadlines = f"DELETE FROM deadline WHERE case_id = {p} AND step = {p}"
@@ -164,6 +169,10 @@ class Ledger:
             "organisations": "SELECT id, name, type, tier, prefecture, code, competent_ministry, "
             "daytime_phone, emergency_phone, mail, note FROM organisation",
             "flow_source": f"SELECT source FROM flow_version WHERE name = {p} AND version = {p}",
+            "flow_sources": "SELECT name, version FROM flow_version ORDER BY name, version",
+            "case_ids": "SELECT id FROM irflow_case ORDER BY id",
+            "open_by_version": "SELECT flow, flow_version, COUNT(*) FROM irflow_case "
+            f"WHERE state <> '{_CLOSED}' GROUP BY flow, flow_version",
         }
         skip_locked = "" if self.sqlite else " FOR UPDATE OF d, c SKIP LOCKED"
         self._claim_due = (
@@ -245,10 +254,15 @@ class Ledger:
     def read(self, name: str, *params: Any) -> list[tuple[Any, ...]]:
         """The rows of one of the prebuilt reads (``self.reads``)."""
         with self.connection() as conn:
-            cur = conn.cursor()
-            cur.execute(self.reads[name], params)
-            rows = [tuple(r) for r in cur.fetchall()]
-            cur.close()
+            return self.read_in(conn, name, *params)
+
+    def read_in(self, conn: Any, name: str, *params: Any) -> list[tuple[Any, ...]]:
+        """A prebuilt read inside the caller's transaction (a command reading more than
+        its case row)."""
+        cur = conn.cursor()
+        cur.execute(self.reads[name], params)
+        rows = [tuple(r) for r in cur.fetchall()]
+        cur.close()
         return rows
 
     def load(self, conn: Any, case_id: int) -> CaseRecord | None:
@@ -292,6 +306,8 @@ class Ledger:
                 None,
                 0,
                 "",
+                case.chain,
+                case.chain_at,
             ),
         )
         case_id = int(cur.fetchone()[0])
@@ -327,6 +343,8 @@ class Ledger:
                 case.coordinator_id,
                 case.last_seq,
                 case.last_hash,
+                case.chain,
+                case.chain_at,
                 self.moment(closed_at) if closed_at else None,
                 case.id,
                 expected_version,

@@ -104,6 +104,10 @@ class CaseRow(SQLModel, table=True):
     closed_at: datetime | None = _moment(nullable=True)
     last_seq: int = 0
     last_hash: str = ""
+    chain: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    """Comma-separated ids of the organisations a chain flow's case reached, opener first."""
+    chain_at: int = 0
+    """Which link of ``chain`` holds the case now (0: the opener)."""
 
 
 class EventRow(SQLModel, table=True):
@@ -193,3 +197,6 @@ class SitePostRow(SQLModel, table=True):
     title: str
     body: str = Field(sa_column=Column(Text, nullable=False))
     posted_at: datetime = _moment()
+    attachment_name: str | None = None
+    """The file name of the form attached to the post (e.g. 問合せ票.md), if any."""
+    attachment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

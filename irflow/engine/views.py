@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,12 @@ class CaseView:
     timeline: list[Event]
     deadlines: list[DeadlineView]
     """The escalation rungs of the open steps, fired or not, in the order they fall due."""
+    chain: list[Organisation] = field(default_factory=list)
+    """A chain flow's links (the opener first); empty for other flows."""
+    holder: Organisation | None = None
+    """The link that holds a chain flow's case now."""
+    actions: list[str] = field(default_factory=list)
+    """A state flow's actions possible in the case's state."""
 
     @property
     def overdue(self) -> bool:
@@ -103,6 +109,15 @@ class CaseView:
             "timeline": [e.as_json() for e in self.timeline],
             "deadlines": [d.as_json() for d in self.deadlines],
             "overdue": self.overdue,
+            **(
+                {
+                    "chain": [o.as_ref() for o in self.chain],
+                    "holder": self.holder.as_ref() if self.holder else None,
+                    "actions": self.actions,
+                }
+                if self.chain
+                else {}
+            ),
         }
 
 
@@ -116,9 +131,11 @@ class CaseSummary:
     reporter: Organisation
     coordinator: Organisation
     overdue: bool = False
+    holder: Organisation | None = None
+    """A chain flow's holder; None for other flows."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        shape = {
             "id": self.id,
             "flow": self.flow,
             "state": self.state,
@@ -128,6 +145,9 @@ class CaseSummary:
             "coordinator": self.coordinator.as_ref(),
             "overdue": self.overdue,
         }
+        if self.holder is not None:
+            shape["holder"] = self.holder.as_ref()
+        return shape
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
