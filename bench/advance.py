@@ -130,7 +130,8 @@ FLOOR_DDL = (
         coordinator_id VARCHAR NOT NULL REFERENCES organisation (id),
         operator_id VARCHAR NOT NULL REFERENCES organisation (id),
         steps_done TEXT NOT NULL, opened_at {moment} NOT NULL, closed_at {moment},
-        last_seq INTEGER NOT NULL, last_hash VARCHAR NOT NULL)""",
+        last_seq INTEGER NOT NULL, last_hash VARCHAR NOT NULL,
+        chain TEXT DEFAULT '' NOT NULL, chain_at INTEGER DEFAULT '0' NOT NULL)""",
     "CREATE INDEX ix_irflow_case_state ON irflow_case (state)",
     """CREATE TABLE timeline_event (
         case_id INTEGER NOT NULL REFERENCES irflow_case (id), seq INTEGER NOT NULL,
