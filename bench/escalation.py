@@ -122,6 +122,8 @@ CASE_COLUMNS = (
     "closed_at",
     "last_seq",
     "last_hash",
+    "chain",
+    "chain_at",
 )
 EVENT_COLUMNS = (
     "case_id",
@@ -158,12 +160,14 @@ MOMENT_COLUMNS = {"opened_at", "closed_at", "at", "deadline_at", "due_at", "fire
 # moved on.
 SELECT_CASE = (
     "SELECT id, flow, flow_version, title, kinds, flags, state, version, reporter_id, "
-    "coordinator_id, operator_id, steps_done, last_seq, last_hash FROM irflow_case WHERE id = {p}"
+    "coordinator_id, operator_id, steps_done, last_seq, last_hash, chain, chain_at, "
+    "(SELECT e.at FROM timeline_event e WHERE e.case_id = c.id AND e.seq = c.last_seq) "
+    "FROM irflow_case c WHERE c.id = {p}"
 )
 UPDATE_CASE = (
     "UPDATE irflow_case SET state = {p}, version = {p}, flags = {p}, "
     "steps_done = {p}, coordinator_id = {p}, last_seq = {p}, last_hash = {p}, "
-    "closed_at = {p} WHERE id = {p} AND version = {p}"
+    "chain = {p}, chain_at = {p}, closed_at = {p} WHERE id = {p} AND version = {p}"
 )
 INSERT_EVENT = (
     "INSERT INTO timeline_event (case_id, seq, at, actor_id, action, step, from_state, "
@@ -594,6 +598,8 @@ class Floor:
                 shape_case["coordinator_id"],
                 seq,
                 digest,
+                shape_case["chain"],
+                shape_case["chain_at"],
                 None,
                 case_id,
                 state.version,
