@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from irflow.clock import JST
 from irflow.engine.directory import Organisation, OrgType
 from irflow.engine.flow import CaseFacts, Flow
 from irflow.engine.timeline import Event
@@ -141,25 +142,27 @@ def form_data(
         if action.move in ("up", "first") and isinstance(to, str) and to not in hops:
             hops[to] = _Hop(to, ev.at)
         if action.asks and ev.note:
-            body += f"\n\n【{action.title}（{ev.at.isoformat(timespec='minutes')}）】\n{ev.note}"
+            asked = ev.at.astimezone(JST).isoformat(timespec="minutes")
+            body += f"\n\n【{action.title}（{asked}）】\n{ev.note}"
         if action.answers and ev.actor is not None:
             answer = (ev.note or "", ev.actor, ev.at)
 
     def iso(moment: datetime | None) -> str | None:
-        return moment.isoformat() if moment is not None else None
+        # Japan time, as a person reads the form; moments read back are in UTC.
+        return moment.astimezone(JST).isoformat() if moment is not None else None
 
     return {
         "inquiry_id": case_id,
         "title": title,
         "asker": names.get(chain[0], chain[0]) if chain else "",
-        "asked_at": opened.at.isoformat(),
+        "asked_at": iso(opened.at),
         "body": body,
         "faq_checked": bool(opened.payload.get("confirmed")),
         "asker_contact": contact,
         "hops": [
             {
                 "receiver": names.get(h.receiver, h.receiver),
-                "received_at": h.received_at.isoformat(),
+                "received_at": iso(h.received_at),
                 "escalated_at": iso(h.escalated_at),
                 "note": "",
             }
@@ -167,5 +170,5 @@ def form_data(
         ],
         "answer": answer[0] if answer else None,
         "answered_by": names.get(answer[1], answer[1]) if answer else None,
-        "answered_at": answer[2].isoformat() if answer else None,
+        "answered_at": iso(answer[2]) if answer else None,
     }

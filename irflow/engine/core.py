@@ -1499,10 +1499,10 @@ class Engine:
             # The chain as each action left it, and the state the machine takes it to.
             chain, orgs = list(opened.get("chain", ())), self.organisations()
             for ev in events[1:]:
+                if "reached" in ev.payload:  # an escalation, or a rung telling the tier above
+                    chain.append(str(ev.payload["reached"]))
                 if ev.action != "action_taken" or ev.step is None:
                     continue
-                if "reached" in ev.payload:
-                    chain.append(str(ev.payload["reached"]))
                 at = chain.index(str(ev.payload["to"])) if chain else 0
                 model.facts = chain_rules.facts(flow, facts, chain, at, orgs)
                 flow.machine.events[ev.step].trigger(model)

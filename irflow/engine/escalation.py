@@ -87,6 +87,7 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     if case.last_at is not None and case.last_at > now:
         now = case.last_at
     flow = engine.flow_version(case.flow, case.flow_version)
+    chain: list[str] = []
     if due.step in flow.duties:
         # A state flow's duty: its owner is the chain's holder, escalated to the
         # holder's own reception tier.
@@ -103,10 +104,16 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     told: list[str] = []
     plan_text = ""
     plan_json: dict[str, Any] | None = None
+    reached = None
     if due.action == "remind":
         told = [owner]
     elif due.action == "notify":
         told = [supervisor]
+        if case.chain and supervisor not in chain:
+            # Telling the holder's reception tier brings the case to it: it joins the
+            # chain (and may see the case), as if the holder had escalated to it.
+            reached = supervisor
+            case.chain = ",".join([*chain, supervisor])
         if supervisor != owner:
             from irflow.engine.routing import plan_contact, render_checklist
 
@@ -126,6 +133,8 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     }
     if plan_json is not None:
         payload["contact_plan"] = plan_json
+    if reached is not None:
+        payload["reached"] = reached
     seq = case.last_seq + 1
     outbox = []
     if told:
