@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -86,3 +87,49 @@ def engine(db_url: str, clock: MovableClock) -> Iterator[Engine]:
         yield eng
     finally:
         eng.close()
+
+
+def inquiry_notice(action: str = "relay", **changes: Any) -> dict[str, Any]:
+    """An inquiry notice's stored context (as the engine queues it for ``mail_inquiry``).
+
+    三条市 asked 新潟県, which escalated to J-LIS, which answered; ``action`` says
+    which hop the notice tells of, ``changes`` replace any top-level field.
+    """
+    context: dict[str, Any] = {
+        "inquiry_id": 7,
+        "title": "副本登録の手順について",
+        "action": action,
+        "action_title": "回答の中継",
+        "sender": "新潟県",
+        "recipient": "三条市",
+        "at": "2026-11-30T15:00:00+09:00",
+        "note": "J-LISの回答を中継します。",
+        "form": {
+            "inquiry_id": 7,
+            "title": "副本登録の手順について",
+            "asker": "三条市",
+            "asked_at": "2026-11-30T10:00:00+09:00",
+            "body": "副本登録の手順を確認したい。",
+            "faq_checked": True,
+            "asker_contact": "",
+            "hops": [
+                {
+                    "receiver": "新潟県",
+                    "received_at": "2026-11-30T10:00:00+09:00",
+                    "escalated_at": "2026-11-30T11:00:00+09:00",
+                    "note": "",
+                },
+                {
+                    "receiver": "地方公共団体情報システム機構",
+                    "received_at": "2026-11-30T11:00:00+09:00",
+                    "escalated_at": None,
+                    "note": "",
+                },
+            ],
+            "answer": "手順書第3章のとおりです。",
+            "answered_by": "地方公共団体情報システム機構",
+            "answered_at": "2026-11-30T14:00:00+09:00",
+        },
+    }
+    context.update(changes)
+    return context

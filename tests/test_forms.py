@@ -20,17 +20,21 @@ from irflow.engine.forms import (
     IncidentReportContext,
     InquiryFormContext,
     InquiryHop,
+    InquiryMailContext,
     ReportMailContext,
     StepRecord,
     TemplateFieldError,
     check_templates,
     format_jst,
+    inquiry_form_from_json,
+    inquiry_mail_from_json,
     load_environment,
     render_incident_report,
     render_inquiry_form,
     render_mail,
 )
 from irflow.errors import InvalidInput
+from tests.conftest import inquiry_notice
 
 BLANK_COMPLETION = "（完了報告時に記入）"
 T0 = datetime(2026, 12, 1, 9, 10, tzinfo=JST)
@@ -172,6 +176,9 @@ def test_markdown_keeps_japanese_unescaped() -> None:
             "{% for step in steps %}{{ step.notee }}{% endfor %}",
             "notee",
         ),
+        ("mail_inquiry.txt.j2", "{{ recipent }}", "recipent"),
+        # A nested field is checked by rendering the sample contexts.
+        ("mail_inquiry.txt.j2", "{{ form.askr }}", "askr"),
     ],
 )
 def test_misspelled_field_fails_at_check_time(
@@ -309,3 +316,96 @@ def test_unguarded_optional_field_fails_at_check_time(tmp_path: Path) -> None:
     (tmp_path / "inquiry_form.md.j2").write_text("回答: {{ answered_by }}\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"inquiry_form\.md\.j2.*None"):
         load_environment(overriding_loader(tmp_path))
+
+
+# --------------------------------------------------------------------------- inquiry notices
+
+
+@pytest.mark.parametrize(
+    ("action", "sender", "recipient", "tag", "sentence"),
+    [
+        ("ask", "三条市", "新潟県", "【問合せ】", "三条市から問合せが届きました。"),
+        (
+            "escalate",
+            "新潟県",
+            "地方公共団体情報システム機構",
+            "【問合せ・エスカレーション】",
+            "新潟県では回答できないため、問合せが地方公共団体情報システム機構へ"
+            "エスカレーションされました。",
+        ),
+        (
+            "answer",
+            "地方公共団体情報システム機構",
+            "新潟県",
+            "【問合せ・回答】",
+            "地方公共団体情報システム機構から問合せへの回答が届きました。",
+        ),
+        (
+            "relay",
+            "新潟県",
+            "三条市",
+            "【問合せ・回答】",
+            "地方公共団体情報システム機構の回答が新潟県から中継されました。",
+        ),
+        ("follow_up", "三条市", "新潟県", "【問合せ・追加質問】", "追加の質問が届きました。"),
+        ("close", "三条市", "新潟県", "【問合せ・完了】", "三条市が問合せを完了しました。"),
+    ],
+)
+def test_inquiry_notice_says_what_happened_at_the_hop(
+    action: str, sender: str, recipient: str, tag: str, sentence: str
+) -> None:
+    """An inquiry notice says, per hop, what the sender did, and that the 問合せ票 is attached."""
+    ctx = inquiry_mail_from_json(inquiry_notice(action, sender=sender, recipient=recipient))
+    mail = render_mail("mail_inquiry", ctx)
+    assert mail.subject == f"{tag}副本登録の手順について（問合せ7・{sender}）"
+    assert f"{recipient} ご担当者様" in mail.body
+    assert sentence in mail.body
+    assert "問合せ票を添付しています（問合せ票.md）。" in mail.body
+    assert "経路: 三条市 → 新潟県 → 地方公共団体情報システム機構" in mail.body
+    assert "2026年11月30日 15:00" in mail.body
+    shows_answer = action in ("answer", "relay", "close")
+    assert ("手順書第3章のとおりです。" in mail.body) is shows_answer
+
+
+def test_inquiry_notice_is_read_back_from_its_stored_json() -> None:
+    """The stored JSON of a notice becomes its context, the form's moments aware and in order."""
+    ctx = inquiry_mail_from_json(inquiry_notice())
+    assert isinstance(ctx, InquiryMailContext)
+    assert ctx.at == datetime(2026, 11, 30, 15, 0, tzinfo=JST)
+    assert ctx.form.asked_at == datetime(2026, 11, 30, 10, 0, tzinfo=JST)
+    assert [(h.receiver, h.escalated_at) for h in ctx.form.hops] == [
+        ("新潟県", datetime(2026, 11, 30, 11, 0, tzinfo=JST)),
+        ("地方公共団体情報システム機構", None),
+    ]
+    form = render_inquiry_form(ctx.form, format="md")
+    assert (
+        "| 1 | 新潟県 | 2026年11月30日 10:00 | エスカレーション（2026年11月30日 11:00） |" in form
+    )
+    assert "| 2 | 地方公共団体情報システム機構 | 2026年11月30日 11:00 | 回答 |" in form
+    assert "> 手順書第3章のとおりです。" in form
+
+
+def test_unanswered_inquiry_form_from_json_leaves_the_answer_blank() -> None:
+    """A form read back before any answer has no answer, and renders the blank for it."""
+    data = inquiry_notice()["form"] | {"answer": None, "answered_by": None, "answered_at": None}
+    form = inquiry_form_from_json(data | {"hops": []})
+    assert (form.answer, form.answered_at, form.hops) == (None, None, ())
+    assert "（回答時に記入）" in render_inquiry_form(form, format="md")
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"asked_at": "yesterday"}, "asked_at 'yesterday' is not an ISO 8601 moment"),
+        ({"asked_at": None}, "asked_at is missing"),
+        ({"hops": [{"receiver": "新潟県"}]}, "hop 1: received_at is missing"),
+        ({"askr": "三条市"}, "askr"),
+    ],
+    ids=["bad-moment", "no-moment", "hop-without-moment", "unknown-field"],
+)
+def test_broken_inquiry_json_names_the_field(change: dict[str, Any], named: str) -> None:
+    """A stored inquiry form that cannot be read is refused with the field at fault named."""
+    data = inquiry_notice()
+    with pytest.raises(InvalidInput, match="inquiry form 7") as caught:
+        inquiry_mail_from_json(data | {"form": data["form"] | change})
+    assert named in str(caught.value)

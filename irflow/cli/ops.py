@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -16,6 +16,9 @@ from irflow.cli.common import (
     open_engine,
     print_json,
 )
+
+if TYPE_CHECKING:
+    from irflow.engine.tables import SitePostRow
 
 outbox_app = typer.Typer(help="See and requeue outgoing notifications.", no_args_is_help=True)
 post_app = typer.Typer(help="Read the information sharing site's posts.", no_args_is_help=True)
@@ -156,31 +159,88 @@ def post_list(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The posts ORG may read: its own, those naming it, and notices to every agency."""
-    import json
+    """The posts ORG may read: its own, those naming it, and notices to every agency.
 
+    Each line shows the post's id (for `irflow post show`) and the name of the form
+    attached to it, if any (an inquiry's post carries its 問合せ票).
+    """
     posts = open_engine(db).posts(actor)
     if as_json:
-        print_json(
-            [
-                {
-                    "id": p.id,
-                    "case": p.case_id,
-                    "category": p.category,
-                    "poster": p.poster_id,
-                    "named": json.loads(p.named),
-                    "title": p.title,
-                    "posted_at": p.posted_at.isoformat(),
-                }
-                for p in posts
-            ]
-        )
+        print_json([_post_json(p) for p in posts])
         return
     out = console()
     for p in posts:
-        out.print(f"{jst(p.posted_at)}  [{p.category}]  {p.title}", markup=False)
+        attached = f"  添付: {p.attachment_name}" if p.attachment_name else ""
+        out.print(f"{p.id}  {jst(p.posted_at)}  [{p.category}]  {p.title}{attached}", markup=False)
     if not posts:
         out.print("no posts")
+
+
+@post_app.command("show")
+def post_show(
+    post_id: Annotated[str, typer.Argument(metavar="ID", help="The post's id (`post list`).")],
+    actor: Annotated[str, typer.Option("--as", metavar="ORG", help="Whose view of the site.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """One post ORG may read, with the form attached to it (e.g. the 問合せ票).
+
+    A post ORG may not read is not found (exit 3), as one that does not exist.
+    """
+    from irflow.errors import NotFound
+
+    engine = open_engine(db)
+    reader = engine.organisation(actor)
+    found = [p for p in engine.posts(reader.id) if p.id == post_id]
+    if not found:
+        raise NotFound(
+            f"no post {post_id!r} that {reader.name} may read; "
+            f"`irflow post list --as {reader.id}` lists the posts it may read"
+        )
+    (post,) = found
+    if as_json:
+        print_json({**_post_json(post), "body": post.body})
+        return
+    import json
+
+    orgs = engine.organisations()
+
+    def name(org_id: str | None) -> str:
+        org = orgs.get(org_id or "")
+        return f"{org.name} ({org.id})" if org else (org_id or "irflow")
+
+    named = json.loads(post.named)
+    out = console()
+    lines = [
+        post.title,
+        f"id:       {post.id}",
+        f"category: {post.category}",
+        f"posted:   {jst(post.posted_at)} by {name(post.poster_id)}",
+        f"named:    {'、'.join(name(n) for n in named) if named else 'every organisation'}",
+    ]
+    if post.case_id is not None:
+        lines.append(f"case:     {post.case_id}")
+    lines += ["", post.body.rstrip("\n")]
+    if post.attachment_name:
+        lines += ["", f"--- 添付: {post.attachment_name} ---", (post.attachment or "").rstrip("\n")]
+    for line in lines:
+        out.print(line, markup=False)
+
+
+def _post_json(post: SitePostRow) -> dict[str, Any]:
+    import json
+
+    return {
+        "id": post.id,
+        "case": post.case_id,
+        "category": post.category,
+        "poster": post.poster_id,
+        "named": json.loads(post.named),
+        "title": post.title,
+        "posted_at": post.posted_at.isoformat(),
+        "attachment_name": post.attachment_name,
+        "attachment": post.attachment,
+    }
 
 
 def report(

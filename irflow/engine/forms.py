@@ -18,7 +18,13 @@ inquiry_form.html.j2       InquiryFormContext           render_inquiry_form
 mail_report.txt.j2         ReportMailContext            render_mail
 mail_escalation.txt.j2     EscalationMailContext        render_mail
 mail_announcement.txt.j2   AnnouncementMailContext      render_mail
+mail_inquiry.txt.j2        InquiryMailContext           render_mail
 =========================  ===========================  ==========================
+
+An inquiry's mail carries its form: ``InquiryMailContext.form`` is the
+``InquiryFormContext`` that the outbox renders with ``render_inquiry_form`` and
+attaches (問合せ票.md). Stored contexts are JSON; ``inquiry_form_from_json`` and
+``inquiry_mail_from_json`` read them back (moments as ISO 8601 strings).
 
 Templates whose name starts with ``_`` are partials (labels, macros) that the others
 import; they are parsed and checked but not rendered on their own.
@@ -46,9 +52,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, get_args
 
-from irflow.clock import to_jst
+from irflow.clock import as_aware, to_jst
 from irflow.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -64,6 +70,8 @@ TEMPLATE_PACKAGE = "irflow"
 TEMPLATE_FOLDER = "templates"
 
 _SUBJECT_HEADER = "Subject:"
+
+_C = TypeVar("_C")
 
 
 # --------------------------------------------------------------------------- contexts
@@ -193,7 +201,39 @@ class AnnouncementMailContext:
     url: str | None = None
 
 
-MailContext: TypeAlias = ReportMailContext | EscalationMailContext | AnnouncementMailContext
+INQUIRY_ACTIONS = ("ask", "escalate", "answer", "relay", "follow_up", "close")
+"""The hops of an inquiry a notice can tell of (``InquiryMailContext.action``)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InquiryMailContext:
+    """One hop of an inquiry (問合せ): asked, escalated, answered, relayed, followed up, closed.
+
+    The mail tells ``recipient`` what ``sender`` did; the inquiry form travels with it
+    as an attachment, rendered from ``form``.
+    """
+
+    inquiry_id: int
+    title: str
+    action: str
+    """What happened at this hop: ask, escalate, answer, relay, follow_up or close;
+    the template words it (an unknown code is shown as ``action_title``)."""
+    action_title: str
+    """The engine's name of the action (e.g. エスカレーション)."""
+    sender: str
+    """The organisation that acted."""
+    recipient: str
+    """The organisation this notice is for."""
+    at: datetime
+    note: str | None = None
+    """What the sender wrote with the action, if anything."""
+    form: InquiryFormContext
+    """The inquiry form 問合せ票 as it stands after this hop (attached to the notice)."""
+
+
+MailContext: TypeAlias = (
+    ReportMailContext | EscalationMailContext | AnnouncementMailContext | InquiryMailContext
+)
 Context: TypeAlias = IncidentReportContext | InquiryFormContext | MailContext
 
 
@@ -270,6 +310,81 @@ def _jst_filter(moment: object) -> str:
     if not isinstance(moment, datetime):
         raise _UnguardedNone(f"it formats {moment!r} with |jst, which takes a moment")
     return format_jst(moment)
+
+
+# --------------------------------------------------------------------------- stored contexts
+
+
+def inquiry_form_from_json(data: Mapping[str, Any]) -> InquiryFormContext:
+    """The ``InquiryFormContext`` stored as JSON (moments as ISO 8601 strings).
+
+    A moment without an offset is Japan time, as everywhere in irflow.
+
+    Raises ``InvalidInput`` naming the field that is missing or not a moment.
+    """
+    where = f"inquiry form {data.get('inquiry_id', '?')}"
+    hops = data.get("hops") or ()
+    if not isinstance(hops, Sequence) or isinstance(hops, str):
+        raise InvalidInput(f"{where}: hops must be a list of receivers, not {hops!r}")
+    values = dict(data)
+    values.update(
+        asked_at=_moment_of(data, "asked_at", where),
+        answered_at=_moment_of(data, "answered_at", where, optional=True),
+        hops=tuple(_hop_from_json(hop, f"{where}, hop {n}") for n, hop in enumerate(hops, 1)),
+    )
+    return _build(InquiryFormContext, values, where)
+
+
+def inquiry_mail_from_json(data: Mapping[str, Any]) -> InquiryMailContext:
+    """The ``InquiryMailContext`` stored as JSON by the engine, its form included."""
+    where = f"inquiry notice {data.get('inquiry_id', '?')}"
+    form = data.get("form")
+    if not isinstance(form, Mapping):
+        raise InvalidInput(f"{where}: the inquiry form (form) is missing")
+    values = dict(data)
+    values.update(at=_moment_of(data, "at", where), form=inquiry_form_from_json(form))
+    return _build(InquiryMailContext, values, where)
+
+
+def _hop_from_json(data: object, where: str) -> InquiryHop:
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{where}: a hop is an object with receiver and received_at")
+    values = dict(data)
+    values.update(
+        received_at=_moment_of(data, "received_at", where),
+        escalated_at=_moment_of(data, "escalated_at", where, optional=True),
+    )
+    if values.get("note") is None:
+        values.pop("note", None)
+    return _build(InquiryHop, values, where)
+
+
+def _moment_of(
+    data: Mapping[str, Any], key: str, where: str, *, optional: bool = False
+) -> datetime | None:
+    value = data.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise InvalidInput(f"{where}: {key} is missing; give an ISO 8601 moment")
+    if isinstance(value, datetime):
+        return as_aware(value)
+    try:
+        return as_aware(datetime.fromisoformat(str(value)))
+    except ValueError:
+        raise InvalidInput(
+            f"{where}: {key} {value!r} is not an ISO 8601 moment (e.g. 2026-11-30T10:00:00+09:00)"
+        ) from None
+
+
+def _build(context: type[_C], values: dict[str, Any], where: str) -> _C:
+    try:
+        return context(**values)
+    except TypeError as error:  # a field missing, or one the context does not have
+        listed = ", ".join(_field_names(context))
+        raise InvalidInput(
+            f"{where}: {error}; the fields of {context.__name__} are: {listed}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- environment
@@ -567,6 +682,11 @@ def _incident_samples() -> tuple[Context, ...]:
 
 
 def _inquiry_samples() -> tuple[Context, ...]:
+    return _inquiry_forms()
+
+
+def _inquiry_forms() -> tuple[InquiryFormContext, InquiryFormContext]:
+    """An inquiry answered after two escalations, and one just asked."""
     answered = InquiryFormContext(
         inquiry_id=1,
         title="副本登録の手順について",
@@ -645,6 +765,38 @@ def _announcement_mail_samples() -> tuple[Context, ...]:
     return (base, replace(base, case_id=None, url=None))
 
 
+def _inquiry_mail_samples() -> tuple[Context, ...]:
+    answered, open_ = _inquiry_forms()
+    words = ("問合せ", "エスカレーション", "回答", "回答の中継", "追加の質問", "完了")
+    titles = dict(zip(INQUIRY_ACTIONS, words, strict=True))
+    base = InquiryMailContext(
+        inquiry_id=1,
+        title="副本登録の手順について",
+        action="escalate",
+        action_title=titles["escalate"],
+        sender="サンプル県",
+        recipient="サンプル機構",
+        at=_at(60),
+        note="サンプル県では回答できないため。",
+        form=answered,
+    )
+    every_action = tuple(
+        replace(base, action=action, action_title=title, note=None if n % 2 else base.note)
+        for n, (action, title) in enumerate(titles.items())
+    )
+    unknown = replace(base, action="unknown_action", action_title="サンプル処置", note="")
+    unanswered = replace(
+        base,
+        inquiry_id=2,
+        title="サンプル",
+        action="ask",
+        action_title=titles["ask"],
+        note=None,
+        form=open_,
+    )
+    return (*every_action, unknown, unanswered)
+
+
 _FAMILIES: Mapping[str, _Family] = {
     "incident_report": _Family(IncidentReportContext, _incident_samples, False, FORMATS),
     "inquiry_form": _Family(InquiryFormContext, _inquiry_samples, False, FORMATS),
@@ -653,5 +805,6 @@ _FAMILIES: Mapping[str, _Family] = {
     "mail_announcement": _Family(
         AnnouncementMailContext, _announcement_mail_samples, True, ("txt",)
     ),
+    "mail_inquiry": _Family(InquiryMailContext, _inquiry_mail_samples, True, ("txt",)),
 }
 _MAILS = ", ".join(name for name, family in _FAMILIES.items() if family.mail)

@@ -9,13 +9,18 @@ jitter, and after ``max_attempts`` the row is dead (``irflow outbox retry``
 requeues it). A retry carries the same message id, so a channel that knows ids
 (the mail Message-ID, the webhook Idempotency-Key, the site post's id) never
 shows a second copy.
+
+Some notices carry a form: ``ATTACHED_FORMS`` names, per mail template, the form
+rendered from the row's context and attached to the message on every channel (an
+inquiry notice, ``mail_inquiry``, carries the inquiry form 問合せ票.md). The site
+keeps it on the post (``SitePostRow.attachment``).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,7 +31,7 @@ from sqlmodel import Session, col, select, update
 from irflow.engine.effects import SITE
 from irflow.engine.tables import OutboxRow, SitePostRow
 from irflow.errors import InvalidInput, NotFound
-from irflow.notifiers.base import DeliveryFailed, Message, Notifier, Recipient
+from irflow.notifiers.base import Attachment, DeliveryFailed, Message, Notifier, Recipient
 
 if TYPE_CHECKING:
     from irflow.engine.directory import Organisation
@@ -66,7 +71,9 @@ class DrainReport:
 class SitePoster:
     """The information sharing site as a channel: a post the named agencies can read.
 
-    The post's id is the message id, so a retried post is the same post.
+    The post's id is the message id, so a retried post is the same post. The form a
+    message carries is kept on the post (its name and text); a post holds one form,
+    the message's first attachment.
     """
 
     name = SITE
@@ -79,6 +86,7 @@ class SitePoster:
             if session.get(SitePostRow, message.id) is not None:
                 return
             named = [] if message.kind == "announcement" else [r.org_id for r in message.recipients]
+            form = message.attachments[0] if message.attachments else None
             session.add(
                 SitePostRow(
                     id=message.id,
@@ -89,6 +97,8 @@ class SitePoster:
                     title=message.subject,
                     body=message.body,
                     posted_at=message.created_at,
+                    attachment_name=form.filename if form else None,
+                    attachment=form.text if form else None,
                 )
             )
             session.commit()
@@ -196,7 +206,9 @@ class Dispatcher:
         from irflow.engine import forms
 
         context = json.loads(row.context)
-        rendered = forms.render_mail(row.template, _context(row.template, context))
+        mail_context = _context(row.template, context)
+        rendered = forms.render_mail(row.template, mail_context)
+        attached = ATTACHED_FORMS.get(row.template)
         return Message(
             id=row.id,
             channel=row.channel,
@@ -209,6 +221,7 @@ class Dispatcher:
             sender=self._recipient(row.sender_id) if row.sender_id else None,
             category=row.category,
             payload=context,
+            attachments=(attached.attach(mail_context),) if attached else (),
         )
 
     def _recipient(self, org_id: str) -> Recipient:
@@ -218,10 +231,47 @@ class Dispatcher:
         return Recipient(org_id=org.id, name=org.name, mail=org.mail)
 
 
+@dataclass(frozen=True, kw_only=True)
+class AttachedForm:
+    """A form that every message of one mail template carries, on every channel."""
+
+    filename: str
+    """The attachment's name (e.g. 問合せ票.md)."""
+    content_type: str
+    render: Callable[[Any], str]
+    """The form's text from the message's mail context (the template's context)."""
+
+    def attach(self, mail_context: Any) -> Attachment:
+        return Attachment(
+            filename=self.filename, content_type=self.content_type, text=self.render(mail_context)
+        )
+
+
+def _inquiry_form_md(mail_context: Any) -> str:
+    from irflow.engine import forms
+
+    return forms.render_inquiry_form(mail_context.form, format="md")
+
+
+ATTACHED_FORMS: Mapping[str, AttachedForm] = {
+    "mail_inquiry": AttachedForm(
+        filename="問合せ票.md",
+        content_type="text/markdown; charset=utf-8",
+        render=_inquiry_form_md,
+    ),
+}
+"""Mail template -> the form its messages carry as an attachment."""
+
+# Mail template -> how its context is built from the stored JSON: a context class of
+# forms (moments parsed by name), or a forms function taking the whole dict (for
+# contexts with nested ones, like the inquiry notice and its form).
 _CONTEXTS = {
     "mail_report": "ReportMailContext",
     "mail_escalation": "EscalationMailContext",
     "mail_announcement": "AnnouncementMailContext",
+}
+_FROM_JSON = {
+    "mail_inquiry": "inquiry_mail_from_json",
 }
 _MOMENTS = ("reported_at", "open_since", "deadline", "fired_at", "announced_at")
 
@@ -229,6 +279,11 @@ _MOMENTS = ("reported_at", "open_since", "deadline", "fired_at", "announced_at")
 def _context(template: str, data: dict[str, Any]) -> Any:
     from irflow.engine import forms
 
+    if template in _FROM_JSON:
+        return getattr(forms, _FROM_JSON[template])(data)
+    if template not in _CONTEXTS:
+        known = ", ".join(sorted([*_CONTEXTS, *_FROM_JSON]))
+        raise DeliveryFailed(f"no mail template {template!r} is known; known: {known}")
     values = {
         k: datetime.fromisoformat(v) if k in _MOMENTS and isinstance(v, str) else v
         for k, v in data.items()

@@ -5,6 +5,7 @@
 - ``WebhookNotifier``: signed JSON POSTs with an idempotency key
   (``verify_signature`` for receivers). httpx is imported on first send.
 - ``MemoryNotifier``: the test double, with simulated outages.
+- ``Message``, ``Recipient``, ``Attachment``: what a notifier is given.
 - ``load_notifiers``: the ordered list configured in ``irflow.toml`` or the file
   named by ``IRFLOW_NOTIFIERS``.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from irflow.notifiers.base import DeliveryFailed, Message, Notifier, Recipient
+from irflow.notifiers.base import Attachment, DeliveryFailed, Message, Notifier, Recipient
 
 if TYPE_CHECKING:
     from irflow.notifiers.mail import MailNotifier
@@ -42,6 +43,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Attachment",
     "DeliveryFailed",
     "MailNotifier",
     "MemoryNotifier",

@@ -5,6 +5,11 @@ ASCII (the subject, the display names) is RFC 2047 encoded, the body is UTF-8
 (base64 when it is not ASCII), so that any relay carries it unchanged. Mail
 addresses that are not ASCII are sent with SMTPUTF8 when the server offers it.
 
+A message's attachments (the inquiry form 問合せ票.md) follow the body as MIME
+parts of a ``multipart/mixed`` mail, their text UTF-8 and base64, their file name
+RFC 2231 encoded (``filename*=utf-8''%E5%95%8F...``); in a mail sent with SMTPUTF8
+the name is written as UTF-8 (RFC 6532), like every other header.
+
 ``Message-ID`` is ``<{message.id}@irflow.invalid>`` and ``Date`` is the message's
 ``created_at``: a retry after a crash sends a mail that a recipient (or a
 deduplicating relay) recognises as the same one.
@@ -17,7 +22,7 @@ import smtplib
 import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, Policy
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -25,7 +30,7 @@ import structlog
 
 from irflow.clock import to_jst
 from irflow.errors import InvalidInput
-from irflow.notifiers.base import DeliveryFailed, Message
+from irflow.notifiers.base import Attachment, DeliveryFailed, Message
 
 __all__ = ["MailNotifier", "build_mail", "message_id"]
 
@@ -98,6 +103,9 @@ def build_mail(message: Message, *, sender: str, sender_name: str = "irflow") ->
         if message.case_id is not None:
             mail["X-Irflow-Case"] = str(message.case_id)
         mail.set_content(message.body, charset="utf-8")
+        for attachment in message.attachments:
+            mail.make_mixed()
+            mail.attach(_part(attachment, mail.policy))
     except (ValueError, TypeError) as exc:
         # email's header parsers raise these for malformed addresses; the text of
         # the error names the header value, never the body.
@@ -106,6 +114,38 @@ def build_mail(message: Message, *, sender: str, sender_name: str = "irflow") ->
             "check the mail addresses in the directory and the sender setting"
         ) from exc
     return mail
+
+
+def _part(attachment: Attachment, policy: Policy) -> EmailMessage:
+    """``attachment`` as one MIME part of the mail, its text always in UTF-8.
+
+    Of ``content_type`` the type and subtype are kept (text/markdown; one that is
+    not ``type/subtype`` is sent as text/plain); the charset is UTF-8 whatever the
+    parameter says, so that any Japanese text can be written.
+    """
+    mime = attachment.content_type.partition(";")[0].strip().lower()
+    maintype, slash, subtype = mime.partition("/")
+    if not (slash and maintype and subtype):
+        maintype, subtype = "text", "plain"
+    part = EmailMessage(policy=policy)
+    if maintype == "text":
+        part.set_content(
+            attachment.text,
+            subtype=subtype,
+            charset="utf-8",
+            disposition="attachment",
+            filename=_one_line(attachment.filename),
+        )
+    else:
+        part.set_content(
+            attachment.text.encode("utf-8"),
+            maintype,
+            subtype,
+            disposition="attachment",
+            filename=_one_line(attachment.filename),
+        )
+    del part["MIME-Version"]  # set_content adds it; it belongs on the mail, not a part
+    return part
 
 
 class MailNotifier:

@@ -27,7 +27,8 @@ class MemoryNotifier:
     def __init__(self, name: str = "memory") -> None:
         self.name = name
         self.sent: list[Message] = []
-        """Every message delivered, in order (a message sent twice is here twice)."""
+        """Every message delivered whole (attachments included), in order; a message
+        sent twice is here twice."""
         self.failed: list[Message] = []
         """Every message whose send was made to fail, in order."""
         self._fail_left = 0

@@ -9,7 +9,12 @@ The request::
 
     {"id": ..., "kind": ..., "case": ..., "subject": ..., "body": ...,
      "recipients": [{"org_id": ..., "name": ..., "mail": ...}], "sender": ...,
-     "category": ..., "payload": {...}, "created_at": "2026-04-01T10:00:00+09:00"}
+     "category": ..., "payload": {...}, "created_at": "2026-04-01T10:00:00+09:00",
+     "attachments": [{"filename": "問合せ票.md",
+                      "content_type": "text/markdown; charset=utf-8", "text": ...}]}
+
+``attachments`` is always there (``[]`` when the message has none); an inquiry
+notice carries the inquiry form 問合せ票 in it, as text.
 
 The body is UTF-8 JSON (Japanese text as is, not ``\\u`` escapes). A receiver
 checks the signature over the bytes it received with ``verify_signature`` before
@@ -89,6 +94,10 @@ def webhook_body(message: Message) -> bytes:
         "category": message.category,
         "payload": dict(message.payload),
         "created_at": as_aware(message.created_at).isoformat(),
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "text": a.text}
+            for a in message.attachments
+        ],
     }
     try:
         text = json.dumps(document, ensure_ascii=False, default=_json_default)

@@ -6,16 +6,19 @@ posts; on every backend.
 from __future__ import annotations
 
 import email
+import email.policy
 import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
+from sqlmodel import Session
 
 from irflow.engine.core import Engine
 from irflow.engine.flow import bundled_flow
@@ -23,16 +26,18 @@ from irflow.engine.ledger import Ledger
 from irflow.engine.outbox import RetryPolicy
 from irflow.engine.tables import OutboxRow
 from irflow.errors import Conflict, InvalidInput, NotAllowed, StepNotOpen
+from irflow.notifiers import Attachment
 from irflow.notifiers.mail import MailNotifier
 from irflow.notifiers.memory import MemoryNotifier
 from irflow.testing import MovableClock
-from tests.conftest import START
+from tests.conftest import START, inquiry_notice
 from tests.notifiers.conftest import SmtpRecorder, free_port
 
 INCIDENT = bundled_flow("incident")
 SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
 ABNORMAL = "06.異常時における連絡等"
 IMPORTANT_NOTICE = "01.情報提供ネットワークシステム運営主体からの周知事項 > 01.重要周知事項"
+INQUIRY_BOX = "02.FAQ・問合せ > 02.問合せ"
 WHOLE_CASE = [
     "detect_anomaly", "report_status", "coordinator_report_status",
     "receive_occurrence_report", "analyse_event", "receive_analysis", "analyse_failure",
@@ -216,6 +221,72 @@ def test_retry_of_a_sent_message_is_refused(notified: Engine) -> None:
     notified.drain()
     with pytest.raises(InvalidInput, match="sent already"):
         notified.retry(f"c{case_id}.e3.n0.memory")
+
+
+# --------------------------------------------------------------------------- inquiry forms
+
+
+def queue_inquiry_notice(engine: Engine, *channels: str) -> list[str]:
+    """Queue 新潟県's notice to 三条市 that J-LIS's answer is relayed, as the engine would."""
+    with Session(engine.sa) as session:
+        for channel in channels:
+            session.add(
+                OutboxRow(
+                    id=f"c7.e5.n0.{channel}",
+                    case_id=7,
+                    event_seq=5,
+                    channel=channel,
+                    kind="inquiry",
+                    template="mail_inquiry",
+                    context=json.dumps(inquiry_notice("relay"), ensure_ascii=False),
+                    recipients=json.dumps([SANJO]),
+                    sender_id=NIIGATA,
+                    category=INQUIRY_BOX,
+                    next_attempt_at=START,
+                    created_at=START,
+                )
+            )
+        session.commit()
+    return [f"c7.e5.n0.{channel}" for channel in channels]
+
+
+def assert_is_the_inquiry_form(text: str) -> None:
+    """``text`` is the sample inquiry's 問合せ票: every hop's receiver and the answer."""
+    assert text.startswith("# 問合せ票")
+    assert "| 1 | 新潟県 |" in text
+    assert "| 2 | 地方公共団体情報システム機構 |" in text
+    assert "> 手順書第3章のとおりです。" in text
+
+
+def test_inquiry_notice_carries_the_inquiry_form_on_every_channel(
+    notified: Engine, memory: MemoryNotifier
+) -> None:
+    """An inquiry notice reaches each channel with the 問合せ票 attached as 問合せ票.md."""
+    ids = queue_inquiry_notice(notified, "memory", "site")
+    assert sorted(notified.drain().sent) == sorted(ids)
+
+    (message,) = memory.sent
+    assert message.subject == "【問合せ・回答】副本登録の手順について（問合せ7・新潟県）"
+    assert "問合せ票を添付しています" in message.body
+    (form,) = message.attachments
+    assert isinstance(form, Attachment)
+    assert (form.filename, form.content_type) == ("問合せ票.md", "text/markdown; charset=utf-8")
+    assert_is_the_inquiry_form(form.text)
+
+    (post,) = notified.posts(SANJO)
+    assert (post.id, post.category, post.poster_id) == ("c7.e5.n0.site", INQUIRY_BOX, NIIGATA)
+    assert post.attachment_name == "問合せ票.md"
+    assert post.attachment == form.text
+    assert [p.id for p in notified.posts(NIIGATA)] == [post.id]  # its poster
+    assert notified.posts("pref-ishikawa") == []  # nobody else
+
+
+def test_notices_of_other_templates_carry_nothing(notified: Engine, memory: MemoryNotifier) -> None:
+    """A report carries no attachment and its site post no form."""
+    reported(notified)
+    notified.drain()
+    assert [m.attachments for m in memory.sent] == [()]
+    assert [(p.attachment_name, p.attachment) for p in notified.posts(SANJO)] == [(None, None)]
 
 
 # --------------------------------------------------------------------------- retries
@@ -490,6 +561,26 @@ def test_rolled_back_command_mails_nothing(
     clock.advance(timedelta(minutes=1))
     assert mailing.drain().sent == []
     assert smtp.recorder.received == []
+
+
+def test_inquiry_mail_carries_the_inquiry_form(mailing: Engine, smtp: SmtpServer) -> None:
+    """The inquiry notice's mail, parsed back, has 問合せ票.md attached with the whole form."""
+    smtp.start()
+    (mail_id,) = queue_inquiry_notice(mailing, "mail")
+    assert mailing.drain().sent == [mail_id]
+
+    (received,) = smtp.recorder.received
+    assert received.rcpt_tos == ["sanjo@example.invalid"]
+    mail = email.message_from_bytes(received.content, policy=email.policy.default)
+    assert isinstance(mail, EmailMessage)
+    assert mail["Subject"] == "【問合せ・回答】副本登録の手順について（問合せ7・新潟県）"
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert "地方公共団体情報システム機構の回答が新潟県から中継されました。" in body.get_content()
+    (attached,) = mail.iter_attachments()
+    assert attached.get_filename() == "問合せ票.md"
+    assert attached.get_content_type() == "text/markdown"
+    assert_is_the_inquiry_form(attached.get_content().replace("\r\n", "\n"))
 
 
 def test_two_dispatchers_never_send_a_message_twice(

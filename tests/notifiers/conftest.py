@@ -20,7 +20,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from irflow.clock import JST
-from irflow.notifiers import Message, Recipient
+from irflow.engine.forms import inquiry_form_from_json, render_inquiry_form
+from irflow.notifiers import Attachment, Message, Recipient
+from tests.conftest import inquiry_notice
 
 CITY = Recipient(
     org_id="sample-city", name="サンプル市 情報政策課", mail="joho@city.example.invalid"
@@ -64,6 +66,17 @@ def sample_message(**changes: Any) -> Message:
     }
     fields.update(changes)
     return Message(**fields)
+
+
+def form_attachment() -> Attachment:
+    """The sample inquiry's form 問合せ票 (三条市 -> 新潟県 -> J-LIS, answered), as the
+    outbox attaches it to an inquiry notice."""
+    form = inquiry_form_from_json(inquiry_notice()["form"])
+    return Attachment(
+        filename="問合せ票.md",
+        content_type="text/markdown; charset=utf-8",
+        text=render_inquiry_form(form, format="md"),
+    )
 
 
 def free_port() -> int:

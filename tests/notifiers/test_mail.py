@@ -26,6 +26,7 @@ from .conftest import (
     TOWN,
     Received,
     StartSmtp,
+    form_attachment,
     free_port,
     sample_message,
 )
@@ -86,6 +87,41 @@ def test_headers_on_the_wire_are_ascii(start_smtp: StartSmtp) -> None:
     body.decode("ascii")
     assert b"Subject: =?utf-8?b?" in head
     assert b"Content-Transfer-Encoding: base64" in head
+
+
+def test_inquiry_form_arrives_as_an_attachment_with_its_japanese_name(
+    start_smtp: StartSmtp,
+) -> None:
+    """The 問合せ票 arrives as a UTF-8 Markdown attachment named 問合せ票.md after the body."""
+    recorder, port = start_smtp()
+    form = form_attachment()
+    notifier(port).send(sample_message(kind="inquiry", attachments=(form,)))
+
+    mail = parse(recorder.received[0])
+    assert mail.get_content_type() == "multipart/mixed"
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert body.get_content().replace("\r\n", "\n") == BODY
+    (attached,) = mail.iter_attachments()
+    assert attached.get_filename() == "問合せ票.md"
+    assert attached.get_content_type() == "text/markdown"
+    assert attached.get_content_charset() == "utf-8"
+    text = attached.get_content().replace("\r\n", "\n")
+    assert text == form.text
+    for receiver in ("新潟県", "地方公共団体情報システム機構"):  # each hop's receiver
+        assert f"| {receiver} |" in text
+    assert "> 手順書第3章のとおりです。" in text  # and the answer
+
+
+def test_attachment_name_on_the_wire_is_rfc2231(start_smtp: StartSmtp) -> None:
+    """The Japanese file name travels RFC 2231 encoded and the form base64: all ASCII."""
+    recorder, port = start_smtp()
+    notifier(port).send(sample_message(attachments=(form_attachment(),)))
+
+    raw = recorder.received[0].content
+    raw.decode("ascii")
+    assert b"filename*=utf-8''%E5%95%8F%E5%90%88%E3%81%9B%E7%A5%A8.md" in raw
+    assert raw.count(b"MIME-Version") == 1  # on the mail, not on each part
 
 
 def test_recipients_without_mail_are_left_out(start_smtp: StartSmtp) -> None:

@@ -96,6 +96,7 @@ def test_exported_names() -> None:
     """``irflow.notifiers`` exports exactly its documented names, sorted."""
     assert irflow.notifiers.__all__ == sorted(irflow.notifiers.__all__)
     assert set(irflow.notifiers.__all__) == {
+        "Attachment",
         "DeliveryFailed",
         "MailNotifier",
         "MemoryNotifier",

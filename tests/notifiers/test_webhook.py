@@ -15,7 +15,17 @@ from irflow.errors import InvalidInput
 from irflow.notifiers import DeliveryFailed, WebhookNotifier, verify_signature
 from irflow.notifiers.webhook import webhook_body
 
-from .conftest import BODY, CITY, NO_MAIL, PREF, SUBJECT, HttpRecorder, free_port, sample_message
+from .conftest import (
+    BODY,
+    CITY,
+    NO_MAIL,
+    PREF,
+    SUBJECT,
+    HttpRecorder,
+    form_attachment,
+    free_port,
+    sample_message,
+)
 
 SECRET = "sample-webhook-secret"
 
@@ -44,7 +54,27 @@ def test_posts_the_message_as_utf8_json(http_server: HttpRecorder) -> None:
         "category": "06.異常時における連絡等",
         "payload": {"step": "report_occurrence", "part": "occurrence"},
         "created_at": "2026-04-01T10:00:00+09:00",
+        "attachments": [],
     }
+
+
+def test_attachments_travel_in_the_json_body(http_server: HttpRecorder) -> None:
+    """An inquiry notice's 問合せ票 is in the signed JSON body, name, type and text."""
+    form = form_attachment()
+    WebhookNotifier(http_server.url, secret=SECRET).send(
+        sample_message(channel="webhook", kind="inquiry", attachments=(form,))
+    )
+
+    (request,) = http_server.requests
+    assert verify_signature(SECRET, request.body, request.headers["X-Irflow-Signature"])
+    (attached,) = json.loads(request.body)["attachments"]
+    assert attached == {
+        "filename": "問合せ票.md",
+        "content_type": "text/markdown; charset=utf-8",
+        "text": form.text,
+    }
+    assert "| 地方公共団体情報システム機構 |" in attached["text"]
+    assert "問合せ票".encode() in request.body  # UTF-8 as is, not \\u escapes
 
 
 def test_idempotency_key_is_the_message_id_on_every_try(http_server: HttpRecorder) -> None:
