@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from irflow.cli import case, flow, ops, org, top
+from irflow.cli import case, flow, inquiry, ops, org, top
 from irflow.errors import IrflowError
 
 app = typer.Typer(
@@ -41,8 +41,9 @@ ops.register(app)
 app.add_typer(org.app, name="org")
 app.add_typer(flow.app, name="flow")
 app.add_typer(case.app, name="case")
+app.add_typer(inquiry.app, name="inquiry")
 
-_GROUPS = {"org": org.app, "flow": flow.app, "case": case.app}
+_GROUPS = {"org": org.app, "flow": flow.app, "case": case.app, "inquiry": inquiry.app}
 
 
 def _app_for(argv: list[str]) -> typer.Typer:

@@ -730,6 +730,24 @@ class Engine:
             event=_event_from_record(event, payload),
         )
 
+    def actions_for(self, view: CaseView, actor: str) -> list[str]:
+        """The actions of a chain flow ``actor`` may do on the case ``view`` shows, now:
+        those ``advance`` would accept from it (by the same rules as ``_act``)."""
+        flow = self.flow_version(view.flow, view.flow_version)
+        if not flow.is_chain or view.holder is None:
+            return []
+        org = self.organisation(actor)
+        ids = [o.id for o in view.chain]
+        base = CaseFacts(kinds=frozenset(view.kinds), flags=frozenset(view.flags))
+        facts = chain_rules.facts(flow, base, ids, ids.index(view.holder.id), self.organisations())
+        return [
+            a.id
+            for a in flow.actions.values()
+            if view.state in a.sources
+            and (ids[0] if a.by == "opener" else view.holder.id) == org.id
+            and (a.only_if is None or a.only_if(facts))
+        ]
+
     def _chain_notices(
         self,
         flow: Flow,
