@@ -13,8 +13,15 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from irflow.clock import JST
 from irflow.engine.core import Engine
-from irflow.engine.flow import BUNDLED, bundled_flow
-from irflow.testing import MovableClock, case_kinds, flow_state_machine, moments
+from irflow.engine.flow import BUNDLED, bundled_flow, parse_flow
+from irflow.testing import (
+    MovableClock,
+    PhaseFlowMachine,
+    StateFlowMachine,
+    case_kinds,
+    flow_state_machine,
+    moments,
+)
 
 #: How hard to try, per backend: SQLite is fast enough to try hard, PostgreSQL less so.
 BUDGET = {
@@ -31,6 +38,8 @@ def backend(url: str) -> str:
 def test_bundled_flow_keeps_every_invariant(name: str, db_url: str) -> None:
     """Random commands by random actors on a bundled flow never break an engine invariant."""
     machine = flow_state_machine(bundled_flow(name), db_url)
+    shape = StateFlowMachine if bundled_flow(name).stateful else PhaseFlowMachine
+    assert issubclass(machine, shape)
     try:
         run_state_machine_as_test(
             machine,
@@ -68,6 +77,78 @@ def test_machine_catches_an_engine_that_lets_anyone_act(
                     suppress_health_check=[HealthCheck.too_slow],
                 ),
             )
+    finally:
+        machine.close()
+
+
+def test_machine_catches_an_engine_that_shows_inquiries_to_anyone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state-flow machine is not vacuous: an engine that shows a private case to
+    everyone fails it."""
+
+    def everyone_sees(self: Engine, case: object, viewer: str | None) -> bool:
+        return True
+
+    monkeypatch.setattr(Engine, "visible", everyone_sees)
+    machine = flow_state_machine(bundled_flow("inquiry"), f"sqlite:///{tmp_path}/broken.db")
+    try:
+        with pytest.raises(AssertionError, match=r"sees case|shown case|finds case"):
+            run_state_machine_as_test(
+                machine,
+                settings=settings(
+                    max_examples=20,
+                    stateful_step_count=10,
+                    deadline=None,
+                    database=None,
+                    phases=[Phase.generate],
+                    report_multiple_bugs=False,
+                    suppress_health_check=[HealthCheck.too_slow],
+                ),
+            )
+    finally:
+        machine.close()
+
+
+#: A state flow without a chain: its opener acts alone (and nobody holds it but the
+#: opener). It has no deadline: see the report on chainless duties.
+CHAINLESS = """
+name: request
+title: 依頼
+kinds: [request]
+default_kind: request
+states:
+  - id: waiting
+    title: 回答待ち
+actions:
+  - id: comment
+    title: コメント
+    by: opener
+    from: [waiting]
+    needs_note: true
+    to: waiting
+  - id: close
+    title: 完了
+    by: opener
+    from: [waiting]
+    to: closed
+"""
+
+
+def test_state_machine_runs_a_flow_without_a_chain(tmp_path: Path) -> None:
+    """flow_state_machine takes any state flow, a chainless one too."""
+    machine = flow_state_machine(parse_flow(CHAINLESS), f"sqlite:///{tmp_path}/request.db")
+    assert issubclass(machine, StateFlowMachine)
+    try:
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=15,
+                stateful_step_count=20,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
     finally:
         machine.close()
 
