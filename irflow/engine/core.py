@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from irflow.engine.escalation import Fired
     from irflow.engine.outbox import Dispatcher, DrainReport
     from irflow.engine.routing import ContactPlan, RoutingRules
-    from irflow.engine.tables import OrganisationRow, OutboxRow, SitePostRow
+    from irflow.engine.tables import CaseRow, OrganisationRow, OutboxRow, SitePostRow
 
 ROLES = ("reporter", "coordinator", "operator")
 
@@ -572,7 +572,7 @@ class Engine:
             if flow.stateful:
                 return self._act(
                     conn, case, flow, step, actor=actor, note=note, at=moment,
-                    expect_version=expect_version,
+                    expect_version=expect_version, declare=declare,
                 )  # fmt: skip
             spec = flow.steps.get(step)
             if spec is None:
@@ -641,12 +641,18 @@ class Engine:
         note: str | None,
         at: datetime,
         expect_version: int | None,
+        declare: Sequence[str] = (),
     ) -> Advanced:
         """Do an action of a state flow (e.g. answer an inquiry): who may, from which
         state, how the chain's holder moves, and the state it leads to, all from the
         flow file."""
         org = self._actor(case, actor)
         roles = self._roles(case, org)
+        if declare:
+            raise InvalidInput(
+                f"flow {flow.name!r} is a flow of states and actions; it declares no flags "
+                f"({', '.join(declare)})"
+            )
         action = flow.actions.get(name)
         if action is None:
             raise NotFound(
@@ -956,6 +962,8 @@ class Engine:
             zip(ROLES, (case.reporter_id, case.coordinator_id, case.operator_id), strict=True)
         )
         roles = [role for role, who in participants.items() if who == org.id]
+        if not roles and self.flow_version(case.flow, case.flow_version).private:
+            raise _no_case(case.id)
         if not roles:
             names = ", ".join(f"{role} {self._name(who)}" for role, who in participants.items())
             raise NotAllowed(f"{org.name} is not a participant of case {case.id} ({names})")
@@ -981,7 +989,7 @@ class Engine:
             return True
         if viewer is None:
             return False
-        return self.organisation(viewer).id in chain_rules.links(case.chain)
+        return self.organisation(viewer).id in _participant_ids(case)
 
     def _not_your_step(
         self, case: CaseRecord, org: Organisation, roles: list[str], step: Step
@@ -1489,7 +1497,7 @@ class Engine:
             )
             for r in rows
             if (not overdue or r.id in late)
-            and ((r.flow, r.flow_version) not in private or me in chain_rules.links(r.chain))
+            and ((r.flow, r.flow_version) not in private or me in _participant_ids(r))
         ]
 
     def verify(self, case_id: int | None = None) -> list[ChainReport]:
@@ -1534,6 +1542,15 @@ class Engine:
             facts.done[ev.step] = [ev.actor, ev.at.isoformat()]
             flow.settle(model)
         return model.state
+
+
+def _participant_ids(case: CaseRecord | CaseRow) -> list[str]:
+    """Who takes part in a case: its chain's links, or its three roles."""
+    return chain_rules.links(case.chain) or [
+        case.reporter_id,
+        case.coordinator_id,
+        case.operator_id,
+    ]
 
 
 def _no_case(case_id: int) -> NotFound:

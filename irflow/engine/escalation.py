@@ -94,8 +94,11 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
         duty = flow.duties[due.step]
         chain, orgs = chain_rules.links(case.chain), engine.organisations()
         title, tier, ladder = duty.title, "holder", duty.ladder
-        owner = chain[case.chain_at]
-        supervisor = chain_rules.supervisor(flow, chain, case.chain_at, orgs)
+        if chain:
+            owner = chain[case.chain_at]
+            supervisor = chain_rules.supervisor(flow, chain, case.chain_at, orgs)
+        else:  # a state flow without a chain: its opener acts, and nobody is above it
+            owner = supervisor = case.reporter_id
     else:
         step = flow.steps[due.step]
         who = participants(case)

@@ -767,3 +767,49 @@ def test_every_inquiry_timeline_replays_to_its_state_and_verifies(engine: Engine
     assert any(e.action == "escalated" for i in ids for e in engine.timeline(i))
     assert [engine.replay(i) for i in ids] == ["closed"] * 3
     assert all(r.ok for r in engine.verify())
+
+
+REQUEST_FLOW = """
+name: request
+title: 依頼（サンプル）
+kinds: [request]
+default_kind: request
+selected_by: request
+visibility: participants
+ladders:
+  short: [{after: 0m, action: remind}]
+default_ladder: short
+states:
+  - {id: waiting, title: 確認待ち, duty: 確認, deadline: 2h}
+actions:
+  - {id: close, title: 完了, by: opener, from: [waiting], to: closed}
+"""
+
+
+def test_a_private_state_flow_without_a_chain_is_its_participants_own(db_url: str) -> None:
+    """The engine, not the inquiry, carries these rules: a private flow of states with
+    no chain shows its case to its three participants only, its opener's overdue duty
+    reminds the opener, and an outsider is told there is no such case."""
+    clock = MovableClock(T0)
+    flows = [bundled_flow("incident"), parse_flow(REQUEST_FLOW, path="request.yaml")]
+    with Engine(db_url, clock=clock, flows=flows) as engine:
+        engine.init()
+        case_id = engine.open_case(reporter=SANJO, title="サンプル依頼", kinds=["request"]).case_id
+        assert engine.case(case_id, viewer=SANJO).state == "waiting"
+        assert [c.id for c in engine.cases(viewer=NIIGATA)] == [case_id]  # its coordinator
+        assert engine.cases(viewer="pref-osaka") == []
+        with pytest.raises(NotFound) as hidden:
+            engine.advance(case_id, "close", actor="pref-osaka")
+        assert str(hidden.value) == not_found_message(engine, case_id)
+        clock.advance(timedelta(hours=3))
+        fired = engine.sweep()
+        assert [(f.step, f.action, f.told) for f in fired] == [("waiting", "remind", (SANJO,))]
+        assert engine.advance(case_id, "close", actor=SANJO).state == "closed"
+
+
+def test_flags_cannot_be_declared_on_an_inquiry(inquiries: Engine) -> None:
+    """A flow of states declares no flags: naming one is refused, not ignored."""
+    case_id = ask(inquiries)
+    with pytest.raises(InvalidInput, match="declares no flags"):
+        inquiries.advance(case_id, "escalate", actor=NIIGATA, declare=["beyond_own_capacity"])
+    assert chain_of(inquiries, case_id) == [SANJO, NIIGATA]
