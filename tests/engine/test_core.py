@@ -3,6 +3,7 @@ organisations, flow versions and the hash-chained timeline, on every backend."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import text
 
 from irflow.engine.core import Engine
 from irflow.engine.directory import local_government_check_digit
-from irflow.engine.flow import bundled_flow, parse_flow
+from irflow.engine.flow import CaseFacts, bundled_flow, parse_flow
 from irflow.errors import (
     AmbiguousName,
     Conflict,
@@ -215,6 +216,23 @@ def test_beyond_own_capacity_makes_investigation_required(engine: Engine) -> Non
        "contact_agencies")  # fmt: skip
     assert engine.case(case_id).state == "respond"
     assert view.timeline[-1].payload == {"declared": ["beyond_own_capacity"]}
+
+
+def test_what_a_step_does_is_remembered_by_every_fact_a_guard_sees(engine: Engine) -> None:
+    """The engine remembers what completing a step does by the case's kinds, flags and
+    steps done: a case that declared the flag never gets the outcome of one that did not."""
+    assert [f.name for f in dataclasses.fields(CaseFacts)] == ["kinds", "flags", "done"], (
+        "CaseFacts has a new fact: add it to the key in Engine._complete"
+    )
+    plain, flagged = open_sanjo(engine), open_sanjo(engine)
+    do(engine, plain, *DETECT, "analyse_event")
+    do(engine, flagged, *DETECT)
+    engine.advance(flagged, "analyse_event", actor=SANJO, declare=["beyond_own_capacity"])
+    rungs = {c: {d.step for d in engine.deadlines(c)} for c in (plain, flagged)}
+    assert rungs == {plain: {"receive_analysis"}, flagged: {"investigate_event"}}
+    do(engine, plain, "receive_analysis")
+    with pytest.raises(StepNotOpen, match="waits for investigate_event"):
+        engine.advance(flagged, "receive_analysis", actor=NIIGATA)
 
 
 def test_analyse_phase_closes_without_investigation_when_no_flag(engine: Engine) -> None:
