@@ -523,7 +523,7 @@ class Engine:
             done[step] = [org.id, moment.isoformat()]
             state, opened, closed = self._complete(flow, step, prior, facts)
             payload: dict[str, Any] = {}
-            new_flags = sorted(flags - _split(case.flags))
+            new_flags = sorted(flags - prior[1].flags)
             if new_flags:
                 payload["declared"] = new_flags
             expected, before = case.version, case.state
@@ -1238,7 +1238,8 @@ def _clean_text(field: str, text: str | None) -> str | None:
 
 
 def _split(text: str) -> frozenset[str]:
-    return frozenset(t for t in text.split(",") if t)
+    # A set difference, not a filtering generator: a step splits its flags twice.
+    return frozenset(text.split(",")).difference(("",))
 
 
 @dataclass(slots=True, kw_only=True)
