@@ -4,6 +4,7 @@ organisations, flow versions and the hash-chained timeline, on every backend."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy import text
 from irflow.engine.core import Engine
 from irflow.engine.directory import local_government_check_digit
 from irflow.engine.flow import CaseFacts, bundled_flow, parse_flow
+from irflow.engine.timeline import COMPACT
 from irflow.errors import (
     AmbiguousName,
     Conflict,
@@ -594,6 +596,31 @@ def test_changed_flow_text_is_a_new_version_and_old_cases_keep_theirs(
 def _sql(engine: Engine, statement: str, **params: object) -> None:
     with engine.sa.begin() as conn:
         conn.execute(text(statement), params)
+
+
+def _steps_done(engine: Engine, case_id: int) -> str:
+    return str(engine.ledger.read("case", case_id)[0][11])
+
+
+def test_steps_done_is_the_compact_json_of_every_step_done(engine: Engine) -> None:
+    """The engine appends each step to the text it wrote before, and the result is what
+    encoding the whole record afresh gives; a text written elsewhere in another form
+    is read, and written back in the compact form."""
+    case_id = open_sanjo(engine)
+    for step in WHOLE_CASE:
+        do(engine, case_id, step)
+        stored = _steps_done(engine, case_id)
+        assert stored == COMPACT.encode(json.loads(stored))
+    assert list(json.loads(stored)) == WHOLE_CASE
+
+    other = open_sanjo(engine)
+    do(engine, other, "detect_anomaly")
+    spaced = json.dumps(json.loads(_steps_done(engine, other)))  # ", " and ": "
+    _sql(engine, "UPDATE irflow_case SET steps_done = :s WHERE id = :c", s=spaced, c=other)
+    do(engine, other, "report_status")
+    stored = _steps_done(engine, other)
+    assert stored == COMPACT.encode(json.loads(stored))
+    assert list(json.loads(stored)) == ["detect_anomaly", "report_status"]
 
 
 def test_tampered_event_is_named_by_verify(engine: Engine) -> None:
