@@ -103,6 +103,8 @@ COMPACT = _CONTENT
 
 
 def dump_payload(payload: Mapping[str, Any]) -> str:
+    if isinstance(payload, dict) and not payload:
+        return "{}"  # most steps' events: without the encoder's 1 µs of set-up
     return _PAYLOAD.encode(payload)
 
 
