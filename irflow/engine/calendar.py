@@ -97,6 +97,7 @@ class AdminCalendar:
             if not reason.strip():
                 raise InvalidInput(f"extra closed day {day} has no reason; say why it is closed")
         self._years: dict[int, _Year] = {}
+        self._after: dict[tuple[date, int], date] = {}
 
     @property
     def extra_closed_days(self) -> Mapping[date, str]:
@@ -152,6 +153,20 @@ class AdminCalendar:
             f"no working day within {_MAX_SEARCH_DAYS} days after {day}; "
             "check the extra closed days"
         )
+
+    def working_day_after(self, day: date, count: int) -> date:
+        """The ``count``-th working day after ``day``, where ``count`` working days
+        counted from ``day`` end. Remembered: a step's deadline asks it every time."""
+        key = (day, count)
+        found = self._after.get(key)
+        if found is None:
+            found = day
+            for _ in range(count):
+                found = self.next_working_day_start(datetime.combine(found, time(0), JST)).date()
+            if len(self._after) >= 4096:
+                self._after.clear()
+            self._after[key] = found
+        return found
 
     def next_window_start(self, moment: datetime, window: Window) -> datetime:
         """The earliest moment at or after ``moment`` inside ``window`` (Japan time)."""

@@ -10,7 +10,6 @@ an ``announce`` step posts an important notice that mails every organisation.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import Organisation
 from irflow.engine.flow import CLOSED, CaseFacts, Duty, Flow, Step
 from irflow.engine.ledger import CaseRecord, DeadlineRecord, Effects, OutboxRecord
-from irflow.engine.timeline import COMPACT
+from irflow.engine.timeline import COMPACT, OneShotEncoder
 
 SITE = "site"
 """The built-in channel: a post on the information sharing site."""
@@ -249,7 +248,7 @@ def _iso(value: Any) -> str:
 
 
 # Built once: json.dumps with options builds a new encoder on every call.
-_CONTEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso)
+_CONTEXT = OneShotEncoder(ensure_ascii=False, separators=(",", ":"), default=_iso)
 
 
 __all__ = [

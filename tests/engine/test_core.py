@@ -3,6 +3,8 @@ organisations, flow versions and the hash-chained timeline, on every backend."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +13,8 @@ from sqlalchemy import text
 
 from irflow.engine.core import Engine
 from irflow.engine.directory import local_government_check_digit
-from irflow.engine.flow import bundled_flow, parse_flow
+from irflow.engine.flow import CaseFacts, bundled_flow, parse_flow
+from irflow.engine.timeline import COMPACT
 from irflow.errors import (
     AmbiguousName,
     Conflict,
@@ -215,6 +218,23 @@ def test_beyond_own_capacity_makes_investigation_required(engine: Engine) -> Non
        "contact_agencies")  # fmt: skip
     assert engine.case(case_id).state == "respond"
     assert view.timeline[-1].payload == {"declared": ["beyond_own_capacity"]}
+
+
+def test_what_a_step_does_is_remembered_by_every_fact_a_guard_sees(engine: Engine) -> None:
+    """The engine remembers what completing a step does by the case's kinds, flags and
+    steps done: a case that declared the flag never gets the outcome of one that did not."""
+    assert [f.name for f in dataclasses.fields(CaseFacts)] == ["kinds", "flags", "done"], (
+        "CaseFacts has a new fact: add it to the key in Engine._complete"
+    )
+    plain, flagged = open_sanjo(engine), open_sanjo(engine)
+    do(engine, plain, *DETECT, "analyse_event")
+    do(engine, flagged, *DETECT)
+    engine.advance(flagged, "analyse_event", actor=SANJO, declare=["beyond_own_capacity"])
+    rungs = {c: {d.step for d in engine.deadlines(c)} for c in (plain, flagged)}
+    assert rungs == {plain: {"receive_analysis"}, flagged: {"investigate_event"}}
+    do(engine, plain, "receive_analysis")
+    with pytest.raises(StepNotOpen, match="waits for investigate_event"):
+        engine.advance(flagged, "receive_analysis", actor=NIIGATA)
 
 
 def test_analyse_phase_closes_without_investigation_when_no_flag(engine: Engine) -> None:
@@ -576,6 +596,31 @@ def test_changed_flow_text_is_a_new_version_and_old_cases_keep_theirs(
 def _sql(engine: Engine, statement: str, **params: object) -> None:
     with engine.sa.begin() as conn:
         conn.execute(text(statement), params)
+
+
+def _steps_done(engine: Engine, case_id: int) -> str:
+    return str(engine.ledger.read("case", case_id)[0][11])
+
+
+def test_steps_done_is_the_compact_json_of_every_step_done(engine: Engine) -> None:
+    """The engine appends each step to the text it wrote before, and the result is what
+    encoding the whole record afresh gives; a text written elsewhere in another form
+    is read, and written back in the compact form."""
+    case_id = open_sanjo(engine)
+    for step in WHOLE_CASE:
+        do(engine, case_id, step)
+        stored = _steps_done(engine, case_id)
+        assert stored == COMPACT.encode(json.loads(stored))
+    assert list(json.loads(stored)) == WHOLE_CASE
+
+    other = open_sanjo(engine)
+    do(engine, other, "detect_anomaly")
+    spaced = json.dumps(json.loads(_steps_done(engine, other)))  # ", " and ": "
+    _sql(engine, "UPDATE irflow_case SET steps_done = :s WHERE id = :c", s=spaced, c=other)
+    do(engine, other, "report_status")
+    stored = _steps_done(engine, other)
+    assert stored == COMPACT.encode(json.loads(stored))
+    assert list(json.loads(stored)) == ["detect_anomaly", "report_status"]
 
 
 def test_tampered_event_is_named_by_verify(engine: Engine) -> None:
