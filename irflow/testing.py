@@ -388,8 +388,24 @@ class FlowMachine(RuleBasedStateMachine):
             self.check_case(case_id)
 
     def check_case(self, case_id: int) -> CaseView:
-        """Every invariant of one case; each machine checks its flow's shape."""
-        raise NotImplementedError
+        """The invariants of every flow's cases: the state is declared, the timeline
+        replays to it, the hash chain verifies, and each command added one event and
+        one version. Each machine extends this with its flow shape's own checks."""
+        view = self.engine.case(case_id, viewer=self.viewer(case_id))
+        assert view.state in self.flow.states, (
+            f"case {case_id} is in undeclared state {view.state!r}"
+        )
+        replayed = self.engine.replay(case_id)
+        assert replayed == view.state, f"case {case_id} replays to {replayed}, is {view.state}"
+        (report,) = self.engine.verify(case_id)
+        assert report.ok, f"case {case_id}'s hash chain is broken: {report}"
+        assert [e.seq for e in view.timeline] == list(range(1, len(view.timeline) + 1))
+        assert view.version == len(view.timeline), "every command adds one event and one version"
+        return view
+
+    def viewer(self, case_id: int) -> str | None:
+        """Who looks at the case in the checks (None: a flow visible to anyone)."""
+        return None
 
     # ------------------------------------------------------------ snapshots
 
@@ -726,14 +742,7 @@ class PhaseFlowMachine(FlowMachine):
         """State declared, replay equals state, chain verifies, steps done by the right tier,
         and deadlines kept for exactly the open steps the case needs."""
         flow = self.flow
-        view = self.engine.case(case_id)
-        assert view.state in flow.states, f"case {case_id} is in undeclared state {view.state!r}"
-        replayed = self.engine.replay(case_id)
-        assert replayed == view.state, f"case {case_id} replays to {replayed}, is {view.state}"
-        (report,) = self.engine.verify(case_id)
-        assert report.ok, f"case {case_id}'s chain is broken: {report}"
-        assert [e.seq for e in view.timeline] == list(range(1, len(view.timeline) + 1))
-        assert view.version == len(view.timeline), "every command adds one event and one version"
+        view = super().check_case(case_id)
 
         # Who was the participant of each tier when each step was done?
         opened = view.timeline[0].payload
@@ -1272,17 +1281,9 @@ class StateFlowMachine(FlowMachine):
         """State declared, replay equals state, hash chain verifies, the chain is the
         asker's reception tiers, the timeline is a run the flow allows, deadlines for
         exactly the current state's duty, messages to the holders, and visibility."""
-        flow = self.flow
         held = self._held(case_id)
-        view = self.engine.case(case_id, viewer=held.asker)
+        view = super().check_case(case_id)
         assert view.state == held.state, "the case row and its view differ"
-        assert view.state in flow.states, f"case {case_id} is in undeclared state {view.state!r}"
-        replayed = self.engine.replay(case_id)
-        assert replayed == view.state, f"case {case_id} replays to {replayed}, is {view.state}"
-        (report,) = self.engine.verify(case_id)
-        assert report.ok, f"case {case_id}'s hash chain is broken: {report}"
-        assert [e.seq for e in view.timeline] == list(range(1, len(view.timeline) + 1))
-        assert view.version == len(view.timeline), "every command adds one event and one version"
         assert (view.closed_at is not None) == (view.state == CLOSED)
         self._check_chain(held, view)
         self._check_timeline(held, view)
@@ -1290,6 +1291,9 @@ class StateFlowMachine(FlowMachine):
         self._check_messages(case_id, view)
         self._check_visibility(case_id, held)
         return view
+
+    def viewer(self, case_id: int) -> str | None:
+        return self._held(case_id).asker  # a private flow shows its case to its asker
 
     def _check_chain(self, held: _Held, view: CaseView) -> None:
         """The asker, then each next reception tier, no one twice; the holder is a link."""

@@ -15,6 +15,7 @@ from irflow.clock import JST
 from irflow.engine.core import Engine
 from irflow.engine.flow import BUNDLED, bundled_flow, parse_flow
 from irflow.testing import (
+    FlowMachine,
     MovableClock,
     PhaseFlowMachine,
     StateFlowMachine,
@@ -53,6 +54,28 @@ def test_bundled_flow_keeps_every_invariant(name: str, db_url: str) -> None:
         machine.close()
 
 
+def fails_on(
+    machine: type[FlowMachine], match: str | None = None, *, examples: int, steps: int
+) -> None:
+    """Run ``machine`` against a broken engine: some example must fail an invariant."""
+    try:
+        with pytest.raises(AssertionError, match=match):
+            run_state_machine_as_test(
+                machine,
+                settings=settings(
+                    max_examples=examples,
+                    stateful_step_count=steps,
+                    deadline=None,
+                    database=None,
+                    phases=[Phase.generate],
+                    report_multiple_bugs=False,
+                    suppress_health_check=[HealthCheck.too_slow],
+                ),
+            )
+    finally:
+        machine.close()
+
+
 def test_machine_catches_an_engine_that_lets_anyone_act(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,22 +86,7 @@ def test_machine_catches_an_engine_that_lets_anyone_act(
 
     monkeypatch.setattr(Engine, "_roles", every_role)
     machine = flow_state_machine(bundled_flow("incident"), f"sqlite:///{tmp_path}/broken.db")
-    try:
-        with pytest.raises(AssertionError):
-            run_state_machine_as_test(
-                machine,
-                settings=settings(
-                    max_examples=50,
-                    stateful_step_count=20,
-                    deadline=None,
-                    database=None,
-                    phases=[Phase.generate],
-                    report_multiple_bugs=False,
-                    suppress_health_check=[HealthCheck.too_slow],
-                ),
-            )
-    finally:
-        machine.close()
+    fails_on(machine, examples=50, steps=20)
 
 
 def test_machine_catches_an_engine_that_shows_inquiries_to_anyone(
@@ -92,34 +100,24 @@ def test_machine_catches_an_engine_that_shows_inquiries_to_anyone(
 
     monkeypatch.setattr(Engine, "visible", everyone_sees)
     machine = flow_state_machine(bundled_flow("inquiry"), f"sqlite:///{tmp_path}/broken.db")
-    try:
-        with pytest.raises(AssertionError, match=r"sees case|shown case|finds case"):
-            run_state_machine_as_test(
-                machine,
-                settings=settings(
-                    max_examples=20,
-                    stateful_step_count=10,
-                    deadline=None,
-                    database=None,
-                    phases=[Phase.generate],
-                    report_multiple_bugs=False,
-                    suppress_health_check=[HealthCheck.too_slow],
-                ),
-            )
-    finally:
-        machine.close()
+    fails_on(machine, r"sees case|shown case|finds case", examples=20, steps=10)
 
 
 #: A state flow without a chain: its opener acts alone (and nobody holds it but the
-#: opener). It has no deadline: see the report on chainless duties.
+#: opener), and its overdue duty reminds the opener.
 CHAINLESS = """
 name: request
 title: 依頼
 kinds: [request]
 default_kind: request
+ladders:
+  short: [{after: 0m, action: remind}]
+default_ladder: short
 states:
   - id: waiting
     title: 回答待ち
+    duty: 確認
+    deadline: 2h
 actions:
   - id: comment
     title: コメント
