@@ -1410,12 +1410,8 @@ class Engine:
 
     def timeline(self, case_id: int) -> list[Event]:
         self._ready()
-        events = []
-        for row in self.ledger.read("events", case_id):
-            record = EventRecord(*row)
-            record.at = self.ledger.read_moment(record.at)
-            events.append(_event_from_record(record))
-        return events
+        with self.ledger.connection() as conn:
+            return self._events_in(conn, case_id)
 
     def _case_row(self, case_id: int) -> StoredCase:
         self._ready()
