@@ -98,6 +98,7 @@ class AdminCalendar:
                 raise InvalidInput(f"extra closed day {day} has no reason; say why it is closed")
         self._years: dict[int, _Year] = {}
         self._after: dict[tuple[date, int], date] = {}
+        self._next_start: dict[date, datetime] = {}
 
     @property
     def extra_closed_days(self) -> Mapping[date, str]:
@@ -144,11 +145,19 @@ class AdminCalendar:
         This is where a deadline that falls on a closed day moves to (行政機関の休日に
         関する法律 第2条), and where an off-hours wait ends at the earliest.
         """
-        day = to_jst(moment).date()
+        start = to_jst(moment).date()
+        found = self._next_start.get(start)
+        if found is not None:
+            return found
+        day = start
         for _ in range(_MAX_SEARCH_DAYS):
             day += timedelta(days=1)
             if self.is_working_day(day):
-                return datetime.combine(day, time(0), tzinfo=JST)
+                # Remembered: a step opened on a closed day asks this for every deadline.
+                if len(self._next_start) >= 4096:
+                    self._next_start.clear()
+                found = self._next_start[start] = datetime.combine(day, time(0), tzinfo=JST)
+                return found
         raise InvalidInput(  # pragma: no cover - needs a year of extra closed days
             f"no working day within {_MAX_SEARCH_DAYS} days after {day}; "
             "check the extra closed days"

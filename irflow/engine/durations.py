@@ -41,7 +41,7 @@ class Duration:
         if not self.working_days:
             return start + self.delta
         moment = to_jst(start)
-        if not calendar.is_working_day(moment):
+        if not calendar.is_working_day(moment.date()):
             moment = calendar.next_working_day_start(moment)
         # The same time of day on the N-th working day after: the calendar remembers
         # the day, where walking the days between cost 9-25 µs a deadline (now 3.5).

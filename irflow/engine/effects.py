@@ -199,12 +199,12 @@ class Notices:
                     "title": case.title,
                     "kinds": case.kinds.split(","),
                     "sender": self.name(actor),
-                    "recipient": "、".join(self.name(r) for r in recipients),
+                    "recipient": "、".join([self.name(r) for r in recipients]),
                     "step_title": step.title,
                     "part": "completion"
                     if case.state == CLOSED or _last_phase(flow, step)
                     else "occurrence",
-                    "reported_at": at,
+                    "reported_at": at.isoformat(),  # as _iso would, without its call
                     "summary": note or case.title,
                 },
                 recipients=recipients,
@@ -225,7 +225,7 @@ class Notices:
                     "body": note or step.title,
                     "sender": self.name(actor),
                     "recipient": "各機関",
-                    "announced_at": at,
+                    "announced_at": at.isoformat(),
                     "case_id": case.id,
                 },
                 recipients=everyone,

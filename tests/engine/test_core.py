@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
-from irflow.engine.core import Engine
+from irflow.engine.core import Engine, _StepsDone
 from irflow.engine.directory import local_government_check_digit
 from irflow.engine.flow import CaseFacts, bundled_flow, parse_flow
 from irflow.engine.timeline import COMPACT
@@ -627,6 +629,29 @@ def test_steps_done_is_the_compact_json_of_every_step_done(engine: Engine) -> No
     stored = _steps_done(engine, other)
     assert stored == COMPACT.encode(json.loads(stored))
     assert list(json.loads(stored)) == ["detect_anomaly", "report_status"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1, max_size=12), st.text(max_size=8), st.text(max_size=30)),
+        unique_by=lambda entry: entry[0],
+        max_size=8,
+    )
+)
+def test_steps_done_appending_encodes_as_the_whole_record_does(
+    entries: list[tuple[str, str, str]],
+) -> None:
+    """Appending a step to the text written before gives exactly the compact encoding
+    of the whole record, whatever the step ids hold (quotes, backslashes, Japanese)."""
+    memo = _StepsDone()
+    text, done = "{}", {}
+    for step, org, when in entries:
+        done = memo.load(text)
+        done[step] = [org, when]
+        text = memo.dump(text, done, step)
+        assert text == COMPACT.encode(done)
+        assert json.loads(text) == done
 
 
 def test_tampered_event_is_named_by_verify(engine: Engine) -> None:
