@@ -41,7 +41,10 @@ ExpectOption = Annotated[
     typer.Option(
         "--expect-version",
         metavar="N",
-        help="Refuse (exit 5) unless the case is still at this version.",
+        help=(
+            "Refuse (exit 5) unless the case is still at this version when written; "
+            "without it, a command raced by another writer runs again on the case as it is now."
+        ),
         show_default=False,
     ),
 ]

@@ -10,13 +10,13 @@ Either all of it commits or none of it does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, wraps
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from irflow.clock import Clock, SystemClock, as_aware
 from irflow.engine import chain as chain_rules
@@ -72,6 +72,43 @@ if TYPE_CHECKING:
     from irflow.engine.outbox import Dispatcher, DrainReport
     from irflow.engine.routing import ContactPlan, RoutingRules
     from irflow.engine.tables import CaseRow, OrganisationRow, OutboxRow, SitePostRow
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+RACE_RERUNS = 3
+"""How many times a command is run again after another writer changed its case
+between the command's read and its write."""
+
+
+def _rerun_on_race(command: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a command again, from a fresh read, when another writer changed its case
+    between the command's read and its write (an escalation sweep firing a rung, or
+    another coordinator).
+
+    The rerun checks every rule again on the case as it is now, so it succeeds or
+    fails exactly as the command would have alone. A caller that passed
+    ``expect_version`` gets the conflict instead: the case is no longer the one it
+    looked at.
+    """
+
+    @wraps(command)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for _ in range(RACE_RERUNS):
+            try:
+                return command(*args, **kwargs)
+            except Conflict as conflict:
+                if conflict.actual is not None or kwargs.get("expect_version") is not None:
+                    raise
+                engine = args[0]
+                if isinstance(engine, Engine):
+                    engine.log.info(
+                        "command.rerun", command=command.__name__, case_id=conflict.case_id
+                    )
+        return command(*args, **kwargs)
+
+    return run
 
 
 Completion = tuple[str, tuple[str, ...], tuple[str, ...]]
@@ -583,6 +620,7 @@ class Engine:
             )
         return coord
 
+    @_rerun_on_race
     def advance(
         self,
         case_id: int,
@@ -836,6 +874,7 @@ class Engine:
                     f"confirm first: {what} (--{key.replace('_', '-')}); nothing was opened"
                 )
 
+    @_rerun_on_race
     def declare(
         self,
         case_id: int,
@@ -886,6 +925,7 @@ class Engine:
         self.log.info("flag.declared", case_id=case_id, actor=org.id, flag=flag)
         return Advanced(case_id, case.state, case.version, event)
 
+    @_rerun_on_race
     def assign_coordinator(
         self,
         case_id: int,
@@ -1364,6 +1404,7 @@ class Engine:
         dst = self.operator() if recipient.strip() == "operator" else self.organisation(recipient)
         return plan_contact(rules, calendar, src, dst, situation, self.now(at))
 
+    @_rerun_on_race
     def contacts(
         self, case_id: int, *, actor: str, at: datetime | None = None
     ) -> list[CaseContact]:

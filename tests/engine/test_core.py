@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -198,6 +199,76 @@ def test_stale_expect_version_is_a_conflict_and_writes_nothing(engine: Engine) -
     assert footprint(engine, case_id) == before
     done = engine.advance(case_id, "report_status", actor=SANJO, expect_version=2)
     assert done.version == 3
+
+
+def _raced_once(engine: Engine, rival: Callable[[], object]) -> list[int]:
+    """Run ``rival`` (another writer) between the engine's next read of a case and its
+    write; return the case ids the engine reads from then on."""
+    load = engine.ledger.load
+    reads: list[int] = []
+
+    def read_then_rival(conn: object, case_id: int) -> object:
+        case = load(conn, case_id)
+        reads.append(case_id)
+        if len(reads) == 1:
+            rival()
+        return case
+
+    engine.ledger.load = read_then_rival  # type: ignore[assignment,method-assign]
+    return reads
+
+
+def test_a_command_that_loses_a_race_runs_again_on_the_case_as_it_is_now(
+    engine: Engine, db_url: str, clock: MovableClock
+) -> None:
+    """Another writer changes the case between the command's read and its write: the
+    command reads it again and applies on top, instead of failing with a conflict."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly")
+    with Engine(db_url, clock=clock) as rival:
+        reads = _raced_once(
+            engine, lambda: rival.declare(case_id, "beyond_own_capacity", actor=SANJO)
+        )
+        done = engine.advance(case_id, "report_status", actor=SANJO)
+    assert reads == [case_id, case_id]
+    assert done.version == 4
+    view = engine.case(case_id)
+    assert [e.action for e in view.timeline] == [
+        "opened", "step_completed", "flag_declared", "step_completed"
+    ]  # fmt: skip
+    assert view.flags == ["beyond_own_capacity"]
+    assert engine.verify(case_id)[0].ok
+
+
+def test_a_raced_command_with_expect_version_is_a_conflict_and_writes_nothing(
+    engine: Engine, db_url: str, clock: MovableClock
+) -> None:
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly")
+    with Engine(db_url, clock=clock) as rival:
+        reads = _raced_once(
+            engine, lambda: rival.declare(case_id, "beyond_own_capacity", actor=SANJO)
+        )
+        with pytest.raises(Conflict, match="changed while this command ran"):
+            engine.advance(case_id, "report_status", actor=SANJO, expect_version=2)
+    assert reads == [case_id]
+    view = engine.case(case_id)
+    assert view.version == 3
+    assert view.timeline[-1].action == "flag_declared"
+    assert {s.id: s.status for s in view.steps}["report_status"] == "open"
+
+
+def test_a_rerun_fails_as_the_command_would_have_alone(
+    engine: Engine, db_url: str, clock: MovableClock
+) -> None:
+    """The rival did the same step: the rerun says it is done already (exit 2), by whom."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly")
+    with Engine(db_url, clock=clock) as rival:
+        _raced_once(engine, lambda: rival.advance(case_id, "report_status", actor=SANJO))
+        with pytest.raises(StepNotOpen, match="was done already by 三条市"):
+            engine.advance(case_id, "report_status", actor=SANJO)
+    assert engine.case(case_id).version == 3
 
 
 # --------------------------------------------------------------------------- beyond own capacity
