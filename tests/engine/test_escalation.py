@@ -28,7 +28,6 @@ from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.scheduler import Runner, TickReport
 from irflow.engine.timeline import Event
-from irflow.errors import Conflict
 from irflow.testing import MovableClock
 from tests.conftest import START
 
@@ -321,10 +320,11 @@ class Outcome:
         return self
 
 
-def test_step_done_while_its_rung_fires_is_refused_cleanly_not_deadlocked(
+def test_step_done_while_its_rung_fires_runs_again_after_it_not_deadlocked(
     engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A command racing a sweep that fires its step's rung gets a Conflict, never a deadlock."""
+    """A command racing a sweep that fires its step's rung loses the race, never
+    deadlocks, and runs again on the case as the sweep left it."""
     case_id = open_sanjo(engine)
     clock.set(START + timedelta(minutes=31))
     other = _other_engine(engine, clock)
@@ -345,8 +345,10 @@ def test_step_done_while_its_rung_fires_is_refused_cleanly_not_deadlocked(
         command.join()
         assert sweep.error is None
         assert [(f.step, f.rung) for f in sweep.value] == [("detect_anomaly", 1)]
-        assert isinstance(command.error, Conflict), command.error
-        other.advance(case_id, "detect_anomaly", actor=SANJO)  # the retry
+        assert command.error is None, command.error
+        actions = [e.action for e in engine.timeline(case_id)]
+        assert actions == ["opened", "escalated", "step_completed"]
+        assert command.value.version == len(actions)
     finally:
         other.close()
     assert {d.step for d in engine.deadlines(case_id)} == {"report_status"}
