@@ -23,8 +23,16 @@ def search(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Find organisations whose name starts with TEXT (or equals it, with --exact)."""
+    """Find organisations whose name, id or code starts with TEXT (or equals it, with
+    --exact). Exits 3 when nothing matches (with --json, after printing [])."""
     found = open_engine(db).search_organisations(text, exact=exact)
+    if not found:
+        if as_json:
+            print_json([])
+        else:
+            hint = "; try without --exact" if exact else "; try a shorter TEXT"
+            typer.echo(f"irflow: error: no organisation matches {text!r}{hint}", err=True)
+        raise typer.Exit(3)
     if as_json:
         print_json(
             [
@@ -39,9 +47,6 @@ def search(
             ]
         )
         return
-    if not found:
-        console().print(f"no organisation matches {text!r}")
-        raise typer.Exit(3)
     from rich.table import Table
 
     table = Table("id", "name", "type", "tier", "code", "prefecture", "daytime phone")

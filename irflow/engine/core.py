@@ -1545,16 +1545,24 @@ class Engine:
         from irflow.engine.tables import CaseRow
 
         self._ready()
+        stored = {
+            (name, version): self.flow_version(name, version)
+            for name, version, *_ in self.ledger.read("flow_sources")
+        }
         query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
+            flows = list(stored.values())
+            if not any(state in f.states for f in flows):  # then say which states exist
+                flows += self._given_flows or [bundled_flow(n) for n in BUNDLED]
+            known = sorted({s for f in flows if flow in (None, f.name) for s in f.states})
+            if state not in known:
+                raise InvalidInput(
+                    f"no case can be in state {state!r}; the states are {', '.join(known)}"
+                )
             query = query.where(col(CaseRow.state) == state)
         if flow is not None:
             query = query.where(col(CaseRow.flow) == flow)
-        private = {
-            (name, version)
-            for name, version, *_ in self.ledger.read("flow_sources")
-            if self.flow_version(name, version).private
-        }
+        private = {key for key, f in stored.items() if f.private}
         me = self.organisation(viewer).id if viewer is not None else None
         late = self.overdue_cases()
         with Session(self.sa) as session:

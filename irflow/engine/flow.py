@@ -631,7 +631,15 @@ def _check_graph(spec: FlowSpec, path: str, lines: Lines) -> None:
         raise InvalidFlow(message, path=path, line=lines.nearest(loc))
 
     where: dict[str, tuple[int, int]] = {}
+    phase_ids: set[str] = set()
     for pi, phase in enumerate(spec.phases):
+        if phase.id in phase_ids:
+            # A case could never leave the first of the two: refuse before it hangs.
+            fail(
+                f"phase id {phase.id!r} is used twice; phase ids must be unique",
+                ("phases", pi, "id"),
+            )
+        phase_ids.add(phase.id)
         if not phase.steps:
             fail(f"phase {phase.id!r} has no steps; give it a step or remove it", ("phases", pi))
         for si, step in enumerate(phase.steps):
@@ -881,7 +889,10 @@ def load_flow_file(path: Path) -> Flow:
     try:
         source = path.read_text("utf-8")
     except FileNotFoundError:
-        raise InvalidInput(f"no flow file {str(path)!r}; give the path of a .yaml file") from None
+        raise NotFound(
+            f"no flow file {str(path)!r}; give the path of a .yaml file, or one of the "
+            f"bundled flows: {', '.join(BUNDLED)}"
+        ) from None
     return parse_flow(source, path=str(path))
 
 

@@ -141,6 +141,9 @@ def test_advance_by_the_wrong_tier_exits_4_and_writes_nothing(irflow: Run) -> No
         (("case", "advance", "1", "detect_anomaly", "--as", "山口"), 2),
         (("case", "advance", "1", "detect_anomaly", "--as", "sanjo", "--at", "tomorrow"), 2),
         (("route", "--from", "sanjo", "--to", "operator", "--situation", "panic"), 2),
+        (("flow", "show", "nosuch"), 3),
+        (("case", "list", "--state", "bogus"), 2),
+        (("org", "search", "該当なしのサンプル"), 3),
     ],
     ids=[
         "waiting-step",
@@ -150,6 +153,9 @@ def test_advance_by_the_wrong_tier_exits_4_and_writes_nothing(irflow: Run) -> No
         "ambiguous-org",
         "bad-moment",
         "bad-situation",
+        "no-flow",
+        "no-state",
+        "no-org-match",
     ],
 )
 def test_errors_have_distinct_exit_codes(irflow: Run, args: tuple[str, ...], code: int) -> None:
@@ -159,6 +165,16 @@ def test_errors_have_distinct_exit_codes(irflow: Run, args: tuple[str, ...], cod
     assert result.code == code, result.err
     assert result.err.startswith("irflow: error: ")
     assert irflow("case", "show", "1", "--json").json()["version"] == 1  # type: ignore[index]
+
+
+def test_org_search_without_a_match_exits_3_with_json_too(irflow: Run) -> None:
+    """No match is exit 3 either way: a hint on stderr, or [] for scripts."""
+    assert irflow("init").code == 0
+    plain = irflow("org", "search", "該当なしのサンプル", "--exact")
+    assert (plain.code, plain.out) == (3, "")
+    assert "try without --exact" in plain.err
+    scripted = irflow("org", "search", "該当なしのサンプル", "--json")
+    assert (scripted.code, scripted.json(), scripted.err) == (3, [], "")
 
 
 def test_read_commands_need_init_and_create_no_file(irflow: Run, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from irflow.engine.flow import BUNDLED, CLOSED, bundled_flow, load_flow_file, parse_flow
-from irflow.errors import InvalidFlow, InvalidInput
+from irflow.errors import InvalidFlow, NotFound
 
 TINY = """\
 name: tiny
@@ -188,6 +188,15 @@ def test_duplicate_step_id_is_refused(tmp_path: Path) -> None:
     assert "step id 'check' is used twice" in str(error)
 
 
+def test_duplicate_phase_id_is_refused(tmp_path: Path) -> None:
+    """Two phases with one id are refused at the second: a case could never leave the
+    first of them."""
+    text = TINY.replace("- id: second", "- id: first")
+    error = refused(tmp_path, text)
+    assert error.line == line_of(text, "- id: first", occurrence=2)
+    assert "phase id 'first' is used twice" in str(error)
+
+
 def test_phase_named_closed_is_refused(tmp_path: Path) -> None:
     """'closed' is every flow's final state and cannot be a phase."""
     text = TINY.replace("- id: second", "- id: closed")
@@ -208,9 +217,9 @@ def test_not_a_mapping_is_refused() -> None:
         parse_flow("- just\n- a list\n", path="list.yaml")
 
 
-def test_missing_flow_file_is_invalid_input(tmp_path: Path) -> None:
+def test_missing_flow_file_is_not_found_and_names_the_bundled_flows(tmp_path: Path) -> None:
     """A path that does not exist is refused with the path."""
-    with pytest.raises(InvalidInput, match="no flow file"):
+    with pytest.raises(NotFound, match=r"no flow file .*bundled flows: incident, mislink, inquiry"):
         load_flow_file(tmp_path / "nowhere.yaml")
 
 
