@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import cached_property, lru_cache, wraps
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from irflow.clock import Clock, SystemClock, as_aware
 from irflow.engine import chain as chain_rules
@@ -82,7 +82,9 @@ RACE_RERUNS = 3
 between the command's read and its write."""
 
 
-def _rerun_on_race(command: Callable[_P, _R]) -> Callable[_P, _R]:
+def _rerun_on_race(
+    command: Callable[Concatenate[Engine, _P], _R],
+) -> Callable[Concatenate[Engine, _P], _R]:
     """Run a command again, from a fresh read, when another writer changed its case
     between the command's read and its write (an escalation sweep firing a rung, or
     another coordinator).
@@ -94,19 +96,15 @@ def _rerun_on_race(command: Callable[_P, _R]) -> Callable[_P, _R]:
     """
 
     @wraps(command)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def run(engine: Engine, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         for _ in range(RACE_RERUNS):
             try:
-                return command(*args, **kwargs)
+                return command(engine, *args, **kwargs)
             except Conflict as conflict:
                 if conflict.actual is not None or kwargs.get("expect_version") is not None:
                     raise
-                engine = args[0]
-                if isinstance(engine, Engine):
-                    engine.log.info(
-                        "command.rerun", command=command.__name__, case_id=conflict.case_id
-                    )
-        return command(*args, **kwargs)
+                engine.log.info("command.rerun", command=command.__name__, case_id=conflict.case_id)
+        return command(engine, *args, **kwargs)
 
     return run
 
@@ -1551,14 +1549,7 @@ class Engine:
         }
         query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
-            flows = list(stored.values())
-            if not any(state in f.states for f in flows):  # then say which states exist
-                flows += self._given_flows or [bundled_flow(n) for n in BUNDLED]
-            known = sorted({s for f in flows if flow in (None, f.name) for s in f.states})
-            if state not in known:
-                raise InvalidInput(
-                    f"no case can be in state {state!r}; the states are {', '.join(known)}"
-                )
+            self._check_state_filter(state, flow, list(stored.values()))
             query = query.where(col(CaseRow.state) == state)
         if flow is not None:
             query = query.where(col(CaseRow.flow) == flow)
@@ -1585,6 +1576,20 @@ class Engine:
             if (not overdue or r.id in late)
             and ((r.flow, r.flow_version) not in private or me in _participant_ids(r))
         ]
+
+    def _check_state_filter(self, state: str, flow: str | None, stored: list[Flow]) -> None:
+        """Refuse a state no case (of ``flow``) can be in, naming those it can. The
+        current flows are parsed only to word the refusal: the stored ones (every flow
+        a case was opened under) answer the usual question."""
+        flows = [f for f in stored if flow in (None, f.name)]
+        if any(state in f.states for f in flows):
+            return
+        current = self._given_flows or [bundled_flow(n) for n in BUNDLED]
+        known = sorted({s for f in [*flows, *current] if flow in (None, f.name) for s in f.states})
+        if state not in known:
+            raise InvalidInput(
+                f"no case can be in state {state!r}; the states are {', '.join(known)}"
+            )
 
     def verify(self, case_id: int | None = None) -> list[ChainReport]:
         """Recompute the hash chain of one case, or of every case."""

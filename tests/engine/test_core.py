@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -201,21 +202,32 @@ def test_stale_expect_version_is_a_conflict_and_writes_nothing(engine: Engine) -
     assert done.version == 3
 
 
-def _raced_once(engine: Engine, rival: Callable[[], object]) -> list[int]:
-    """Run ``rival`` (another writer) between the engine's next read of a case and its
-    write; return the case ids the engine reads from then on."""
+@contextmanager
+def _raced_case(
+    engine: Engine, db_url: str, clock: MovableClock, rival_does: Callable[[Engine, int], object]
+) -> Iterator[tuple[int, list[int]]]:
+    """A case after detection, and another engine that does ``rival_does`` on it between
+    this engine's next read of the case and its write. Yields the case id and the case
+    ids the engine reads from then on."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly")
     load = engine.ledger.load
     reads: list[int] = []
+    with Engine(db_url, clock=clock) as rival:
 
-    def read_then_rival(conn: object, case_id: int) -> object:
-        case = load(conn, case_id)
-        reads.append(case_id)
-        if len(reads) == 1:
-            rival()
-        return case
+        def read_then_rival(conn: object, read_id: int) -> object:
+            case = load(conn, read_id)
+            reads.append(read_id)
+            if len(reads) == 1:
+                rival_does(rival, case_id)
+            return case
 
-    engine.ledger.load = read_then_rival  # type: ignore[assignment,method-assign]
-    return reads
+        engine.ledger.load = read_then_rival  # type: ignore[assignment,method-assign]
+        yield case_id, reads
+
+
+def _declare_beyond(rival: Engine, case_id: int) -> object:
+    return rival.declare(case_id, "beyond_own_capacity", actor=SANJO)
 
 
 def test_a_command_that_loses_a_race_runs_again_on_the_case_as_it_is_now(
@@ -223,12 +235,7 @@ def test_a_command_that_loses_a_race_runs_again_on_the_case_as_it_is_now(
 ) -> None:
     """Another writer changes the case between the command's read and its write: the
     command reads it again and applies on top, instead of failing with a conflict."""
-    case_id = open_sanjo(engine)
-    do(engine, case_id, "detect_anomaly")
-    with Engine(db_url, clock=clock) as rival:
-        reads = _raced_once(
-            engine, lambda: rival.declare(case_id, "beyond_own_capacity", actor=SANJO)
-        )
+    with _raced_case(engine, db_url, clock, _declare_beyond) as (case_id, reads):
         done = engine.advance(case_id, "report_status", actor=SANJO)
     assert reads == [case_id, case_id]
     assert done.version == 4
@@ -243,14 +250,11 @@ def test_a_command_that_loses_a_race_runs_again_on_the_case_as_it_is_now(
 def test_a_raced_command_with_expect_version_is_a_conflict_and_writes_nothing(
     engine: Engine, db_url: str, clock: MovableClock
 ) -> None:
-    case_id = open_sanjo(engine)
-    do(engine, case_id, "detect_anomaly")
-    with Engine(db_url, clock=clock) as rival:
-        reads = _raced_once(
-            engine, lambda: rival.declare(case_id, "beyond_own_capacity", actor=SANJO)
-        )
-        with pytest.raises(Conflict, match="changed while this command ran"):
-            engine.advance(case_id, "report_status", actor=SANJO, expect_version=2)
+    with (
+        _raced_case(engine, db_url, clock, _declare_beyond) as (case_id, reads),
+        pytest.raises(Conflict, match="changed while this command ran"),
+    ):
+        engine.advance(case_id, "report_status", actor=SANJO, expect_version=2)
     assert reads == [case_id]
     view = engine.case(case_id)
     assert view.version == 3
@@ -262,12 +266,15 @@ def test_a_rerun_fails_as_the_command_would_have_alone(
     engine: Engine, db_url: str, clock: MovableClock
 ) -> None:
     """The rival did the same step: the rerun says it is done already (exit 2), by whom."""
-    case_id = open_sanjo(engine)
-    do(engine, case_id, "detect_anomaly")
-    with Engine(db_url, clock=clock) as rival:
-        _raced_once(engine, lambda: rival.advance(case_id, "report_status", actor=SANJO))
-        with pytest.raises(StepNotOpen, match="was done already by 三条市"):
-            engine.advance(case_id, "report_status", actor=SANJO)
+
+    def report(rival: Engine, case_id: int) -> object:
+        return rival.advance(case_id, "report_status", actor=SANJO)
+
+    with (
+        _raced_case(engine, db_url, clock, report) as (case_id, _reads),
+        pytest.raises(StepNotOpen, match="was done already by 三条市"),
+    ):
+        engine.advance(case_id, "report_status", actor=SANJO)
     assert engine.case(case_id).version == 3
 
 
