@@ -321,8 +321,8 @@ class Planner:
     def __init__(self, engine: Any, moves: Sequence[Move]) -> None:
         self.flow, self.flow_version = engine.flows()["incident"]
         self.kinds = frozenset({self.flow.spec.default_kind})
-        self.calendar = engine.calendar
-        self.notices = engine.notices
+        self.calendar = engine.ctx.calendar
+        self.notices = engine.ctx.notices
         self.ledger = engine.ledger
         self.moves = moves
 

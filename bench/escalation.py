@@ -537,8 +537,8 @@ class Floor:
 
         engine, ledger = self.engine, self.engine.ledger
         flow = engine.flow_version("incident", 1)
-        notices = engine.notices
-        rules, calendar = engine.routing
+        notices = engine.ctx.notices
+        rules, calendar = engine.ctx.routing, engine.ctx.calendar
         orgs = engine.organisations()
         shape_case = self.shape_case
         moment = ledger.moment
@@ -1077,7 +1077,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # Warm what a running daemon has warm (flows, directory, routing, templates): its
         # one-off loads are part 2's subject, not this one's.
         engine.organisations()
-        _ = engine.routing, engine.notices
+        _ = engine.ctx.routing, engine.ctx.calendar, engine.ctx.notices
         if engine.sweep(at=warm_at):
             sys.exit("a rung was due before the first window")
         floor_runs: list[tuple[int, float]] = []

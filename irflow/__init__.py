@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from irflow.clock import Clock, FixedClock, SystemClock, parse_moment
-    from irflow.engine.core import Advanced, Engine, InitReport
     from irflow.engine.directory import Organisation, OrgType, Tier
+    from irflow.engine.facade import Engine, InitReport
     from irflow.engine.flow import Flow, load_flow_file, parse_flow
+    from irflow.engine.recorder import Advanced
     from irflow.engine.timeline import ChainReport, Event
     from irflow.engine.views import CaseSummary, CaseView, StepView
     from irflow.errors import (
@@ -30,18 +31,18 @@ if TYPE_CHECKING:
 
 # Names load on first use, so that `irflow --help` does not import the database stack.
 _WHERE = {
-    "Advanced": "irflow.engine.core",
+    "Advanced": "irflow.engine.recorder",
     "AmbiguousName": "irflow.errors",
     "CaseSummary": "irflow.engine.views",
     "CaseView": "irflow.engine.views",
     "ChainReport": "irflow.engine.timeline",
     "Clock": "irflow.clock",
     "Conflict": "irflow.errors",
-    "Engine": "irflow.engine.core",
+    "Engine": "irflow.engine.facade",
     "Event": "irflow.engine.timeline",
     "FixedClock": "irflow.clock",
     "Flow": "irflow.engine.flow",
-    "InitReport": "irflow.engine.core",
+    "InitReport": "irflow.engine.facade",
     "InvalidFlow": "irflow.errors",
     "InvalidInput": "irflow.errors",
     "IrflowError": "irflow.errors",

@@ -129,9 +129,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     ) from exc
 
 from irflow.clock import JST, as_aware
-from irflow.engine.core import Advanced, Engine
 from irflow.engine.directory import COORDINATOR_TYPES, Organisation, OrgType
+from irflow.engine.facade import Engine
 from irflow.engine.flow import CLOSED, CaseFacts, Flow
+from irflow.engine.recorder import Advanced
 from irflow.engine.timeline import Event
 from irflow.engine.views import CaseView
 from irflow.errors import IrflowError, NotAllowed, NotFound

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from irflow.clock import JST
-from irflow.engine.core import Engine
 from irflow.engine.database import database_url
+from irflow.engine.facade import Engine
 from irflow.testing import MovableClock
 
 PG_ENV = "IRFLOW_TEST_DATABASE_URL"

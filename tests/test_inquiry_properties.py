@@ -42,8 +42,8 @@ from sqlmodel import Session, col, select
 
 from irflow.clock import JST
 from irflow.engine import chain as chain_rules
-from irflow.engine.core import Engine
 from irflow.engine.directory import Organisation, OrgType
+from irflow.engine.facade import Engine
 from irflow.engine.tables import OutboxRow
 from irflow.engine.timeline import Event
 from irflow.errors import IrflowError, NotAllowed, NotFound

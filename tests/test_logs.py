@@ -12,7 +12,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from irflow import logs
-from irflow.engine.core import Engine
+from irflow.engine.facade import Engine
 from irflow.logs import MAIL_MASK, NUMBER_MASK, mask_personal_data
 
 FAKE_PREFIX = "12345678901"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from irflow.clock import JST
-from irflow.engine.core import Engine
+from irflow.engine import rules
 from irflow.engine.flow import BUNDLED, bundled_flow, parse_flow
 from irflow.testing import (
     FlowMachine,
@@ -81,10 +81,10 @@ def test_machine_catches_an_engine_that_lets_anyone_act(
 ) -> None:
     """The machine is not vacuous: an engine that skips the participant check fails it."""
 
-    def every_role(self: Engine, case: object, org: object) -> list[str]:
+    def every_role(case: object, org: object, flow: object, directory: object) -> list[str]:
         return ["reporter", "coordinator", "operator"]
 
-    monkeypatch.setattr(Engine, "_roles", every_role)
+    monkeypatch.setattr(rules, "roles", every_role)
     machine = flow_state_machine(bundled_flow("incident"), f"sqlite:///{tmp_path}/broken.db")
     fails_on(machine, examples=50, steps=20)
 
@@ -95,10 +95,10 @@ def test_machine_catches_an_engine_that_shows_inquiries_to_anyone(
     """The state-flow machine is not vacuous: an engine that shows a private case to
     everyone fails it."""
 
-    def everyone_sees(self: Engine, case: object, viewer: str | None) -> bool:
+    def everyone_sees(case: object, flow: object, viewer: str | None) -> bool:
         return True
 
-    monkeypatch.setattr(Engine, "visible", everyone_sees)
+    monkeypatch.setattr(rules, "visible", everyone_sees)
     machine = flow_state_machine(bundled_flow("inquiry"), f"sqlite:///{tmp_path}/broken.db")
     fails_on(machine, r"sees case|shown case|finds case", examples=20, steps=10)
 

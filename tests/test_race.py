@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from irflow.engine.core import Engine
 from irflow.engine.directory import OrgType
+from irflow.engine.facade import Engine
 from tests.conftest import PG_ENV, pg_base_url, pg_schema
 
 CASES = 150

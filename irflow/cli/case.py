@@ -19,7 +19,7 @@ from irflow.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from irflow.engine.core import Engine
+    from irflow.engine.facade import Engine
     from irflow.engine.views import CaseView
 
 app = typer.Typer(help="Open cases and move them through their flow.", no_args_is_help=True)

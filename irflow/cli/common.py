@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from irflow.engine.core import Engine
+    from irflow.engine.facade import Engine
 
 DbOption = Annotated[
     str | None,
@@ -44,7 +44,7 @@ AtOption = Annotated[
 
 def open_engine(db: str | None, *, writes: bool = False) -> Engine:
     """The engine on ``db``; a command that ``writes`` also sets up (masked) logging."""
-    from irflow.engine.core import Engine
+    from irflow.engine.facade import Engine
 
     if not writes:
         return Engine(db)

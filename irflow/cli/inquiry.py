@@ -27,8 +27,8 @@ from irflow.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from irflow.engine.core import Engine
     from irflow.engine.directory import Organisation
+    from irflow.engine.facade import Engine
     from irflow.engine.flow import Flow
     from irflow.engine.views import CaseView
     from irflow.errors import IrflowError

@@ -69,7 +69,7 @@ def run(
         database=engine.url,
         next_deadline=nearest.isoformat() if nearest else None,
         queued=len(engine.outbox(status="queued")),
-        channels=engine.notices.channels,
+        channels=engine.channels,
         sweep_every=sweep_every,
     )
     runner = Runner(engine, sweep_every=sweep_every)

@@ -1,21 +1,29 @@
 """The organisation directory: who exists, which tier, whose coordinator.
 
 The directory is data (a CSV file, bundled under ``irflow/flows/`` or imported by
-the user); this module parses and validates it, and finds organisations the way
-the information sharing site's データ検索 does ("starts with" or "equals").
+the user); this module parses and validates it, keeps it in the database
+(``Directory``), and finds organisations the way the information sharing site's
+データ検索 does ("starts with" or "equals").
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from irflow.errors import InvalidInput
+from irflow.errors import AmbiguousName, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine as SAEngine
+
+    from irflow.engine.ledger import Ledger
+    from irflow.engine.tables import OrganisationRow
 
 
 class OrgType(StrEnum):
@@ -198,3 +206,147 @@ def match(orgs: Sequence[Organisation], text: str, *, exact: bool) -> list[Organ
         for o in orgs
         if o.name.startswith(needle) or o.id.startswith(needle) or (o.code or "").startswith(needle)
     ]
+
+
+class Directory:
+    """The organisations stored in the database, read once and re-read when one is
+    missing (another process may have imported it)."""
+
+    def __init__(self, ledger: Ledger, sa: SAEngine, *, ready: Callable[[], None]) -> None:
+        self._ledger = ledger
+        self._sa = sa
+        self._ready = ready
+        self._orgs: dict[str, Organisation] | None = None
+
+    def organisations(self) -> dict[str, Organisation]:
+        if self._orgs is None:
+            self._ready()
+            self._orgs = {r[0]: _from_tuple(r) for r in self._ledger.read("organisations")}
+        return self._orgs
+
+    def forget(self) -> None:
+        """Read the directory again at the next look-up."""
+        self._orgs = None
+
+    def by_id(self, org_id: str) -> Organisation:
+        """The organisation with this id; the directory is re-read once if another
+        process added it since this engine loaded it."""
+        org = self.organisations().get(org_id)
+        if org is None:
+            self._orgs = None
+            org = self.organisations().get(org_id)
+        if org is None:
+            raise NotFound(f"no organisation with id {org_id!r} in the directory")
+        return org
+
+    def find(self, ref: str) -> Organisation:
+        """Find an organisation by id, local government code, or an unambiguous name."""
+        orgs = self.organisations()
+        needle = ref.strip()
+        if needle in orgs:
+            return orgs[needle]
+        by_code = [o for o in orgs.values() if o.code == needle]
+        if by_code:
+            return by_code[0]
+        exact = [o for o in orgs.values() if o.name == needle]
+        candidates = exact or [o for o in orgs.values() if o.name.startswith(needle)]
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise AmbiguousName(ref, [f"{o.name} ({o.id})" for o in candidates])
+        raise NotFound(
+            f"no organisation {ref!r} in the directory; find it with `irflow org search "
+            f"{needle[:2] or 'TEXT'}` and give its id or code"
+        )
+
+    def name(self, org_id: str) -> str:
+        """The organisation's name, or its id if the directory does not hold it."""
+        org = self.organisations().get(org_id)
+        return org.name if org else org_id
+
+    def search(self, text: str, *, exact: bool = False) -> list[Organisation]:
+        """データ検索: by name (or id or code) starting with ``text``, or equal to it."""
+        return match(list(self.organisations().values()), text, exact=exact)
+
+    def add_bundled(self) -> int:
+        """Add the bundled organisations the database lacks; how many were added."""
+        from sqlmodel import Session, select
+
+        from irflow.engine.tables import OrganisationRow
+
+        with Session(self._sa) as session:
+            present = set(session.exec(select(OrganisationRow.id)).all())
+            added = [o for o in load_bundled() if o.id not in present]
+            for org in added:
+                session.add(_row(org))
+            session.commit()
+        self._orgs = None
+        return len(added)
+
+    def import_file(self, path: Path) -> tuple[int, int]:
+        """Load a directory CSV: add new organisations, update known ones (by id)."""
+        from sqlmodel import Session
+
+        from irflow.engine.tables import OrganisationRow
+
+        orgs = read_csv_file(path)
+        check_references(orgs, known_ids=self.organisations().keys())
+        added = updated = 0
+        with Session(self._sa) as session:
+            for org in orgs:
+                existing = session.get(OrganisationRow, org.id)
+                if existing is None:
+                    session.add(_row(org))
+                    added += 1
+                else:
+                    for key, value in org.as_dict().items():
+                        setattr(existing, key, value)
+                    updated += 1
+            session.commit()
+        self._orgs = None
+        return added, updated
+
+    def operator(self) -> Organisation:
+        operators = [o for o in self.organisations().values() if o.type is OrgType.OPERATOR]
+        if len(operators) != 1:
+            raise InvalidInput(
+                f"the directory must hold exactly one operator organisation, it holds "
+                f"{len(operators)}; fix it with `irflow org import`"
+            )
+        return operators[0]
+
+    def default_coordinator(self, reporter: Organisation) -> Organisation | None:
+        """A municipality's prefecture, a prefecture's J-LIS, a national agency's ministry."""
+        orgs = self.organisations()
+        if reporter.type is OrgType.MUNICIPALITY and reporter.prefecture:
+            return orgs.get(reporter.prefecture)
+        if reporter.type is OrgType.PREFECTURE:
+            jlis = [o for o in orgs.values() if o.type is OrgType.JLIS]
+            return jlis[0] if jlis else None
+        if reporter.competent_ministry:
+            return orgs.get(reporter.competent_ministry)
+        return None
+
+
+def _row(org: Organisation) -> OrganisationRow:
+    from irflow.engine.tables import OrganisationRow
+
+    return OrganisationRow.model_validate(org.as_dict())
+
+
+def _from_tuple(row: tuple[Any, ...]) -> Organisation:
+    (org_id, name, type_, tier, prefecture, code, ministry, daytime, emergency, mail,
+     note) = row  # fmt: skip
+    return Organisation(
+        id=org_id,
+        name=name,
+        type=OrgType(type_),
+        tier=Tier(tier),
+        prefecture=prefecture,
+        code=code,
+        competent_ministry=ministry,
+        daytime_phone=daytime,
+        emergency_phone=emergency,
+        mail=mail,
+        note=note,
+    )

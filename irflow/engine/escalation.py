@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from irflow.engine import chain as chain_rules
-from irflow.engine.effects import SUPERVISOR, participants
+from irflow.engine.context import Context
+from irflow.engine.effects import SUPERVISOR
 from irflow.engine.ledger import Effects
-
-if TYPE_CHECKING:
-    from irflow.engine.core import Engine
+from irflow.engine.recorder import Recorder
+from irflow.engine.rules import participants
+from irflow.errors import Conflict
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,10 +48,12 @@ class Fired:
         }
 
 
-def sweep(engine: Engine, now: datetime, *, limit: int | None = None) -> list[Fired]:
+def sweep(
+    ctx: Context, recorder: Recorder, now: datetime, *, limit: int | None = None
+) -> list[Fired]:
     """Fire every rung due by ``now``, earliest first, one transaction each."""
     fired: list[Fired] = []
-    ledger = engine.ledger
+    ledger = ctx.ledger
     failing = 0  # rungs at the head of the queue whose firing failed in this sweep
     while limit is None or len(fired) < limit:
         with ledger.connection() as conn:
@@ -60,13 +63,13 @@ def sweep(engine: Engine, now: datetime, *, limit: int | None = None) -> list[Fi
                 conn.rollback()
                 break
             try:
-                result = _fire(engine, conn, due, now)
+                result = _fire(ctx, recorder, conn, due, now)
             except Exception as exc:
                 # One rung that cannot fire (bad data, a bug) must not hold back every
                 # rung behind it: it stays unfired, is logged, and is tried next sweep.
                 conn.rollback()
                 failing += 1
-                engine.log.error(
+                ctx.log.error(
                     "rung.failed",
                     case_id=due.case_id,
                     step=due.step,
@@ -79,20 +82,19 @@ def sweep(engine: Engine, now: datetime, *, limit: int | None = None) -> list[Fi
     return fired
 
 
-def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
-    ledger = engine.ledger
-    case = ledger.load(conn, due.case_id)
+def _fire(ctx: Context, recorder: Recorder, conn: Any, due: Any, now: datetime) -> Fired | None:
+    case = ctx.ledger.load(conn, due.case_id)
     assert case is not None, "a deadline row always belongs to a case (foreign key)"
     # Another process's clock may be a little ahead: a timeline never goes back in time.
     if case.last_at is not None and case.last_at > now:
         now = case.last_at
-    flow = engine.flow_version(case.flow, case.flow_version)
+    flow = ctx.registry.version(case.flow, case.flow_version)
     chain: list[str] = []
     if due.step in flow.duties:
         # A state flow's duty: its owner is the chain's holder, escalated to the
         # holder's own reception tier.
         duty = flow.duties[due.step]
-        chain, orgs = chain_rules.links(case.chain), engine.organisations()
+        chain, orgs = chain_rules.links(case.chain), ctx.directory.organisations()
         title, tier, ladder = duty.title, "holder", duty.ladder
         if chain:
             owner = chain[case.chain_at]
@@ -118,10 +120,10 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
             reached = supervisor
             case.chain = ",".join([*chain, supervisor])
         if supervisor != owner:
-            from irflow.engine.routing import plan_contact, render_checklist
+            from irflow.engine.routing import plan_contact, render_checklist  # with the rules
 
-            rules, calendar = engine.routing
-            by_id = engine.organisation_by_id
+            rules, calendar = ctx.routing, ctx.calendar
+            by_id = ctx.directory.by_id
             plan = plan_contact(
                 rules, calendar, by_id(supervisor), by_id(owner), flow.spec.situation, now
             )
@@ -141,7 +143,7 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
     seq = case.last_seq + 1
     outbox = []
     if told:
-        notices = engine.notices
+        notices = ctx.notices
         outbox = notices.rows(
             case_id=case.id,
             event_seq=seq,
@@ -169,13 +171,14 @@ def _fire(engine: Engine, conn: Any, due: Any, now: datetime) -> Fired | None:
             category=notices.categories.get(flow.spec.report_category or ""),
             at=now,
         )
-    event = engine._append(
-        conn, case, at=now, actor=None, action="escalated", step=due.step, payload=payload,
-        effects=Effects(outbox=outbox, fired=(due.step, due.rung)),
-    )  # fmt: skip
-    if event is None:
+    try:
+        event = recorder.append(
+            conn, case, at=now, actor=None, action="escalated", step=due.step, payload=payload,
+            effects=Effects(outbox=outbox, fired=(due.step, due.rung)),
+        )  # fmt: skip
+    except Conflict:
         return None  # the case moved on meanwhile; the next sweep looks again
-    engine.log.info("rung.fired", case_id=case.id, step=due.step, rung=due.rung, action=due.action)
+    ctx.log.info("rung.fired", case_id=case.id, step=due.step, rung=due.rung, action=due.action)
     return Fired(
         case_id=case.id,
         step=due.step,

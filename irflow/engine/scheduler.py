@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from irflow.engine.core import Engine
+    from irflow.engine.facade import Engine
 
 RETRY_DUE = timedelta(seconds=1)
 """How soon to look again at a rung that is due but was not fired by this tick."""

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from irflow.engine.core import Engine, _StepsDone
+from irflow.engine.columns import StepsDone
 from irflow.engine.directory import local_government_check_digit
+from irflow.engine.facade import Engine
 from irflow.engine.flow import CaseFacts, bundled_flow, parse_flow
 from irflow.engine.timeline import COMPACT
 from irflow.errors import (
@@ -722,7 +723,7 @@ def test_steps_done_appending_encodes_as_the_whole_record_does(
 ) -> None:
     """Appending a step to the text written before gives exactly the compact encoding
     of the whole record, whatever the step ids hold (quotes, backslashes, Japanese)."""
-    memo = _StepsDone()
+    memo = StepsDone()
     text, done = "{}", {}
     for step, org, when in entries:
         done = memo.load(text)

@@ -23,7 +23,7 @@ import pytest
 
 from irflow.clock import JST
 from irflow.engine import escalation
-from irflow.engine.core import Engine
+from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.scheduler import Runner, TickReport
@@ -570,10 +570,10 @@ def test_a_rung_that_cannot_fire_does_not_hold_back_the_others(
     second = open_sanjo(engine, at=START + timedelta(minutes=1))
     real_fire = escalation._fire
 
-    def fire(eng: Engine, conn: Any, due: Any, now: datetime) -> Any:
+    def fire(ctx: Any, recorder: Any, conn: Any, due: Any, now: datetime) -> Any:
         if due.case_id == first:
             raise RuntimeError("サンプル: a broken rung")
-        return real_fire(eng, conn, due, now)
+        return real_fire(ctx, recorder, conn, due, now)
 
     monkeypatch.setattr(escalation, "_fire", fire)
     clock.set(START + timedelta(minutes=31))  # both first rungs due, the first case's earlier

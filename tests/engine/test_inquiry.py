@@ -31,7 +31,7 @@ import pytest
 
 from irflow.clock import JST
 from irflow.engine import forms
-from irflow.engine.core import Engine
+from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow, parse_flow
 from irflow.engine.tables import OutboxRow
 from irflow.errors import InvalidInput, NotAllowed, NotFound, StepNotOpen

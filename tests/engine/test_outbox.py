@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlmodel import Session
 
-from irflow.engine.core import Engine
+from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.outbox import RetryPolicy

@@ -1,0 +1,292 @@
+"""The commands of flows of phases: complete a step, declare a flag, assign the
+coordinator, and show (and record) the contacts an actor's open steps call for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from irflow.engine import rules
+from irflow.engine.columns import StepsDone, clean_text, split
+from irflow.engine.commands.actions import StateCommands
+from irflow.engine.commands.base import CommandRoom
+from irflow.engine.commands.checks import (
+    check_flag_timing,
+    check_moment,
+    check_open,
+    check_version,
+    declared_flags,
+)
+from irflow.engine.context import Context
+from irflow.engine.directory import OrgType
+from irflow.engine.effects import deadlines_for, escalation_changes
+from irflow.engine.flow import CLOSED, CaseFacts, CaseModel, Flow
+from irflow.engine.ledger import Effects
+from irflow.engine.recorder import Advanced, Recorder, rerun_on_race
+from irflow.engine.views import CaseContact
+from irflow.errors import InvalidInput, NotAllowed, NotFound
+
+Completion = tuple[str, tuple[str, ...], tuple[str, ...]]
+"""What completing a step does: the state settled in, the steps opened and closed."""
+
+
+class PhaseCommands(CommandRoom):
+    """Commands on cases of flows of phases (and ``advance``'s way to state actions)."""
+
+    def __init__(self, ctx: Context, recorder: Recorder, states: StateCommands) -> None:
+        super().__init__(ctx, recorder)
+        self.states = states
+        self._completions: dict[tuple[Any, ...], Completion] = {}
+        self._steps_done = StepsDone()
+
+    @rerun_on_race
+    def advance(
+        self,
+        case_id: int,
+        step: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        expect_version: int | None = None,
+        declare: Sequence[str] = (),
+    ) -> Advanced:
+        """Complete ``step`` of a case as ``actor`` (on a flow of states: do the action
+        ``step``); declare ``flags`` on the way."""
+        ctx = self.ctx
+        moment = ctx.now(at)
+        clean_text("the note", note)
+        self.warm()
+        with ctx.ledger.connection() as conn:
+            case, flow = self.load(conn, case_id)
+            if flow.stateful:
+                return self.states.act(
+                    conn, case, flow, step, actor=actor, note=note, at=moment,
+                    expect_version=expect_version, declare=declare,
+                )  # fmt: skip
+            spec = flow.steps.get(step)
+            if spec is None:
+                raise NotFound(
+                    f"case {case_id} runs flow {flow.name!r}, which has no step {step!r}; "
+                    f"its steps are {', '.join(flow.steps)}"
+                )
+            org = self.actor(case, actor)
+            held = rules.roles(case, org, flow, ctx.directory)
+            if spec.tier not in held:
+                raise rules.not_your_step(case, org, held, spec, ctx.directory)
+            check_moment(case, moment)
+            flags = declared_flags(case, flow, held, declare)
+            check_version(case, expect_version)
+            done = self._steps_done.load(case.steps_done)
+            facts = CaseFacts(kinds=split(case.kinds), flags=flags, done=done)
+            check_open(case, flow, spec, facts, ctx.directory)
+            check_flag_timing(case, flow, facts, declare)
+            prior = (
+                case.state,
+                CaseFacts(kinds=facts.kinds, flags=split(case.flags), done=dict(done)),
+            )
+            done[step] = [org.id, moment.isoformat()]
+            state, opened, closed = self._complete(flow, step, prior, facts)
+            payload: dict[str, Any] = {}
+            new_flags = sorted(flags - prior[1].flags)
+            if new_flags:
+                payload["declared"] = new_flags
+            before = case.state
+            case.state = state
+            case.flags = ",".join(sorted(flags))
+            case.steps_done = self._steps_done.dump(case.steps_done, done, step)
+            effects = Effects(
+                clear_steps=[step, *closed],
+                deadlines=deadlines_for(flow, case.id, opened, moment, ctx.calendar),
+                outbox=ctx.notices.for_step(
+                    flow, case, spec, event_seq=case.last_seq + 1, at=moment, note=note,
+                    actor=org.id,
+                ),
+            )  # fmt: skip
+            event = self.recorder.append(
+                conn, case, at=moment, actor=org.id, action="step_completed", step=step,
+                from_state=before, note=note, payload=payload, effects=effects,
+            )  # fmt: skip
+        self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
+        return Advanced(case_id, case.state, case.version, event, payload)
+
+    def _complete(
+        self, flow: Flow, step: str, prior: tuple[str, CaseFacts], facts: CaseFacts
+    ) -> Completion:
+        """What completing ``step`` (in ``facts.done`` already) does to a case that was
+        ``prior``: the state it settles in, the steps it opened and closed for escalation.
+
+        The machine, ``settle`` and the status comparisons look only at the facts'
+        kinds, flags and which steps are done, never at by whom or when: each outcome
+        is worked out once per flow version (17 µs a step of bench/advance.py's run;
+        0.7 µs remembered).
+        ``facts.done`` is ``prior``'s with ``step`` added, so the key names it once.
+        """
+        state, before = prior
+        done = frozenset(before.done)
+        key = (flow, step, state, before.kinds, before.flags, done, facts.kinds, facts.flags)
+        known = self._completions.get(key)
+        if known is None:
+            model = CaseModel(state, facts)
+            flow.machine.events[f"do_{step}"].trigger(model)
+            flow.settle(model)
+            opened, closed = escalation_changes(flow, step, prior, (model.state, facts))
+            if len(self._completions) >= 4096:  # a bound, far above a flow's usual shapes
+                self._completions.clear()
+            known = self._completions[key] = (model.state, tuple(opened), tuple(closed))
+        return known
+
+    @rerun_on_race
+    def declare(
+        self,
+        case_id: int,
+        flag: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        expect_version: int | None = None,
+    ) -> Advanced:
+        """Declare a flag of the flow on a case, outside any step.
+
+        E.g. the reporter finds the event is beyond its own capacity
+        (自機関のみで対応可能な事象ではない): the coordinator's investigation becomes
+        required, and the steps that now wait for it lose their deadlines.
+        """
+        ctx = self.ctx
+        moment = ctx.now(at)
+        clean_text("the note", note)
+        self.warm()
+        with ctx.ledger.connection() as conn:
+            case, flow = self.load(conn, case_id)
+            org = self.actor(case, actor)
+            held = rules.roles(case, org, flow, ctx.directory)
+            flags = declared_flags(case, flow, held, [flag])
+            check_moment(case, moment)
+            check_version(case, expect_version)
+            if case.state == CLOSED:
+                raise InvalidInput(f"case {case_id} is closed; nothing can be declared on it")
+            if flag in split(case.flags):
+                raise InvalidInput(f"flag {flag!r} is declared on case {case_id} already")
+            done = json.loads(case.steps_done)
+            facts = CaseFacts(kinds=split(case.kinds), flags=flags, done=done)
+            check_flag_timing(case, flow, facts, [flag])
+            prior = (case.state, CaseFacts(kinds=facts.kinds, flags=split(case.flags), done=done))
+            opened, closed = escalation_changes(flow, None, prior, (case.state, facts))
+            case.flags = ",".join(sorted(flags))
+            effects = Effects(
+                clear_steps=closed,
+                deadlines=deadlines_for(flow, case.id, opened, moment, ctx.calendar),
+            )
+            event = self.recorder.append(
+                conn, case, at=moment, actor=org.id, action="flag_declared", note=note,
+                payload={"declared": [flag]}, effects=effects,
+            )  # fmt: skip
+        self.log.info("flag.declared", case_id=case_id, actor=org.id, flag=flag)
+        return Advanced(case_id, case.state, case.version, event)
+
+    @rerun_on_race
+    def assign_coordinator(
+        self,
+        case_id: int,
+        *,
+        coordinator: str,
+        actor: str,
+        note: str | None = None,
+        at: datetime | None = None,
+        expect_version: int | None = None,
+    ) -> Advanced:
+        """Make a competent ministry or aggregation agency the case's coordinator."""
+        ctx = self.ctx
+        moment = ctx.now(at)
+        clean_text("the note", note)
+        self.warm()
+        with ctx.ledger.connection() as conn:
+            case, flow = self.load(conn, case_id)
+            org = self.actor(case, actor)
+            held = rules.roles(case, org, flow, ctx.directory)
+            if case.chain:
+                raise InvalidInput(
+                    f"case {case_id} follows a chain of reception tiers; its receivers change "
+                    "by escalation, not by assignment"
+                )
+            if not {"operator", "coordinator"} & set(held):
+                raise NotAllowed(
+                    f"only the operator or the current coordinator of case {case_id} may "
+                    f"assign its coordinator; {org.name} is its {'/'.join(held)}"
+                )
+            check_moment(case, moment)
+            check_version(case, expect_version)
+            new = ctx.directory.find(coordinator)
+            if new.type not in (OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY):
+                raise InvalidInput(
+                    f"{new.name} is a {new.type.value}; a case's coordinator can be assigned "
+                    "to a competent ministry (所管府省) or an aggregation agency (集約機関)"
+                )
+            if new.id == case.reporter_id:
+                raise InvalidInput(
+                    f"{new.name} is the reporter of case {case_id} and cannot coordinate its "
+                    "own case; name another competent ministry or aggregation agency"
+                )
+            if case.state == CLOSED:
+                raise InvalidInput(f"case {case_id} is closed; its coordinator stays as it was")
+            if new.id == case.coordinator_id:
+                raise InvalidInput(f"{new.name} is the coordinator of case {case_id} already")
+            payload = {"from": case.coordinator_id, "to": new.id}
+            case.coordinator_id = new.id
+            event = self.recorder.append(
+                conn, case, at=moment, actor=org.id, action="coordinator_assigned", note=note,
+                payload=payload,
+            )  # fmt: skip
+        self.log.info("coordinator.assigned", case_id=case_id, actor=org.id, to=new.id)
+        return Advanced(case_id, case.state, case.version, event)
+
+    @rerun_on_race
+    def contacts(
+        self, case_id: int, *, actor: str, at: datetime | None = None
+    ) -> list[CaseContact]:
+        """The contact plans the actor's open steps call for; recorded on the timeline.
+
+        Each open step of the actor's tier that reports to someone (``reports_to`` in
+        the flow file) gives one plan per recipient. The plans shown are appended to
+        the case's timeline as a ``contacts_shown`` event, so the record says what the
+        person was told to do and when.
+        """
+        from irflow.engine.routing import plan_contact  # loaded with the routing rules
+
+        ctx = self.ctx
+        moment = ctx.now(at)
+        self.warm()
+        routing, calendar = ctx.routing, ctx.calendar
+        with ctx.ledger.connection() as conn:
+            case, flow = self.load(conn, case_id)
+            org = self.actor(case, actor)
+            held = rules.roles(case, org, flow, ctx.directory)
+            check_moment(case, moment)
+            facts = CaseFacts(
+                kinds=split(case.kinds), flags=split(case.flags), done=json.loads(case.steps_done)
+            )
+            who = rules.participants(case)
+            found: list[CaseContact] = []
+            for step in flow.steps.values():
+                if step.tier not in held or not step.reports_to:
+                    continue
+                if not flow.present(step, facts) or flow.status(step, case.state, facts) != "open":
+                    continue
+                for target in step.reports_to:
+                    to_id = target[4:] if target.startswith("org:") else who[target]
+                    recipient = ctx.directory.find(to_id)
+                    plan = plan_contact(
+                        routing, calendar, org, recipient, flow.spec.situation, moment
+                    )
+                    found.append(CaseContact(step=step.id, recipient=recipient, plan=plan))
+            if not found:
+                return found
+            payload = {"plans": [c.as_json() for c in found]}
+            self.recorder.append(
+                conn, case, at=moment, actor=org.id, action="contacts_shown", payload=payload
+            )
+        self.log.info("contacts.shown", case_id=case_id, actor=org.id, plans=len(found))
+        return found

@@ -1,0 +1,254 @@
+"""The queries: cases, their timelines and deadlines, the site's posts, the outbox.
+
+Nothing here writes. A case of a private flow is shown only to its participants;
+to anyone else it does not exist (``rules.visible``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from irflow.engine import chain as chain_rules
+from irflow.engine import rules
+from irflow.engine.columns import split
+from irflow.engine.context import Context
+from irflow.engine.flow import CaseFacts
+from irflow.engine.ledger import CaseRecord
+from irflow.engine.recorder import read_events
+from irflow.engine.timeline import Event
+from irflow.engine.views import CaseSummary, CaseView, DeadlineView, StepView
+from irflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from irflow.engine import forms
+    from irflow.engine.tables import OutboxRow, SitePostRow
+
+
+@dataclass(slots=True, kw_only=True)
+class StoredCase(CaseRecord):
+    """A case row as `case show` reads it: the hot path's columns and its two moments."""
+
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class Queries:
+    """Reads of cases and of what they caused."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def timeline(self, case_id: int) -> list[Event]:
+        ctx = self.ctx
+        ctx.ready()
+        with ctx.ledger.connection() as conn:
+            return read_events(ctx.ledger, conn, case_id)
+
+    def case_row(self, case_id: int) -> StoredCase:
+        ctx = self.ctx
+        ctx.ready()
+        rows = ctx.ledger.read("case", case_id)
+        if not rows:
+            raise rules.no_case(case_id)
+        *columns, opened, closed = rows[0]
+        moment = ctx.ledger.read_moment
+        return StoredCase(
+            *columns,
+            opened_at=moment(opened),
+            closed_at=moment(closed) if closed is not None else None,
+        )
+
+    def case(self, case_id: int, *, viewer: str | None = None) -> CaseView:
+        """Everything about one case: participants, every step's status, the timeline."""
+        ctx = self.ctx
+        row = self.case_row(case_id)
+        flow = ctx.registry.version(row.flow, row.flow_version)
+        me = ctx.directory.find(viewer).id if viewer is not None and flow.private else None
+        if not rules.visible(row, flow, me):
+            raise rules.no_case(case_id)
+        done = json.loads(row.steps_done)
+        facts = CaseFacts(kinds=split(row.kinds), flags=split(row.flags), done=done)
+        steps = [
+            StepView(
+                id=s.id,
+                tier=s.tier,
+                title=s.title,
+                phase=s.phase,
+                status=flow.status(s, row.state, facts),
+                required=flow.is_required(s, facts),
+                done_by=done[s.id][0] if s.id in done else None,
+                done_at=done[s.id][1] if s.id in done else None,
+            )
+            for s in flow.steps.values()
+            if flow.present(s, facts)
+        ]
+        by_id = ctx.directory.by_id
+        chain = chain_rules.links(row.chain)
+        return CaseView(
+            id=row.id or case_id,
+            flow=row.flow,
+            flow_version=row.flow_version,
+            title=row.title,
+            state=row.state,
+            version=row.version,
+            kinds=sorted(facts.kinds),
+            flags=sorted(facts.flags),
+            reporter=by_id(row.reporter_id),
+            coordinator=by_id(row.coordinator_id),
+            operator=by_id(row.operator_id),
+            opened_at=row.opened_at,
+            closed_at=row.closed_at,
+            steps=steps,
+            timeline=self.timeline(case_id),
+            deadlines=self.deadlines(case_id),
+            chain=[by_id(o) for o in chain],
+            holder=by_id(chain[row.chain_at]) if chain else None,
+            actions=[a.id for a in flow.actions.values() if row.state in a.sources],
+        )
+
+    def cases(
+        self,
+        *,
+        state: str | None = None,
+        overdue: bool = False,
+        flow: str | None = None,
+        viewer: str | None = None,
+    ) -> list[CaseSummary]:
+        """The cases ``viewer`` may see, oldest first; only those in ``state``, of
+        ``flow``, or ``overdue`` ones, if asked. Without a viewer, the cases of public
+        flows; with one, also the private ones it takes part in."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import CaseRow
+
+        ctx = self.ctx
+        ctx.ready()
+        stored = ctx.registry.stored()
+        query = select(CaseRow).order_by(col(CaseRow.id))
+        if state is not None:
+            ctx.registry.check_state(state, flow, stored.values())
+            query = query.where(col(CaseRow.state) == state)
+        if flow is not None:
+            query = query.where(col(CaseRow.flow) == flow)
+        me = ctx.directory.find(viewer).id if viewer is not None else None
+        late = self.overdue_cases()
+        with Session(ctx.sa) as session:
+            rows = list(session.exec(query).all())
+        by_id = ctx.directory.by_id
+        return [
+            CaseSummary(
+                id=r.id,
+                flow=r.flow,
+                state=r.state,
+                version=r.version,
+                title=r.title,
+                reporter=by_id(r.reporter_id),
+                coordinator=by_id(r.coordinator_id),
+                overdue=r.id in late,
+                holder=by_id(chain_rules.links(r.chain)[r.chain_at]) if r.chain else None,
+            )
+            for r in rows
+            if (not overdue or r.id in late)
+            and rules.visible(r, stored[(r.flow, r.flow_version)], me)  # type: ignore[arg-type]
+        ]
+
+    def overdue_cases(self) -> set[int]:
+        """Cases with an open step at least one of whose rungs has fired."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import DeadlineRow
+
+        self.ctx.ready()
+        with Session(self.ctx.sa) as session:
+            found = session.exec(
+                select(DeadlineRow.case_id).where(col(DeadlineRow.fired_at).is_not(None)).distinct()
+            ).all()
+        return set(found)
+
+    def deadlines(self, case_id: int) -> list[DeadlineView]:
+        """The rungs of a case's open steps, fired or not, in order."""
+        ctx = self.ctx
+        ctx.ready()
+        moment = ctx.ledger.read_moment
+        return [
+            DeadlineView(
+                step=step,
+                rung=rung,
+                action=action,
+                opened_at=moment(opened),
+                deadline_at=moment(deadline),
+                due_at=moment(due),
+                fired_at=moment(fired) if fired is not None else None,
+            )
+            for step, rung, action, opened, deadline, due, fired in ctx.ledger.read(
+                "deadlines", case_id
+            )
+        ]
+
+    def next_deadline(self) -> datetime | None:
+        """When the next unfired rung falls due, if any."""
+        from sqlalchemy import func
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import DeadlineRow
+
+        self.ctx.ready()
+        with Session(self.ctx.sa) as session:
+            found = session.exec(
+                select(func.min(DeadlineRow.due_at)).where(col(DeadlineRow.fired_at).is_(None))
+            ).first()
+        return self.ctx.ledger.read_moment(found) if found is not None else None
+
+    def posts(self, actor: str) -> list[SitePostRow]:
+        """The site posts ``actor`` may read: its own, those naming it, notices to all."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import SitePostRow
+
+        org = self.ctx.directory.find(actor)
+        with Session(self.ctx.sa) as session:
+            rows = session.exec(select(SitePostRow).order_by(col(SitePostRow.posted_at))).all()
+        return [
+            p
+            for p in rows
+            if p.poster_id == org.id or org.id in json.loads(p.named) or p.named == "[]"
+        ]
+
+    def outbox(self, *, status: str | None = None) -> list[OutboxRow]:
+        """The outbox's messages, oldest first (``status``: queued, sent or dead)."""
+        from sqlmodel import Session, col, select
+
+        from irflow.engine.tables import OutboxRow
+
+        self.ctx.ready()
+        query = select(OutboxRow).order_by(col(OutboxRow.created_at), col(OutboxRow.id))
+        if status is not None:
+            query = query.where(col(OutboxRow.status) == status)
+        with Session(self.ctx.sa) as session:
+            return list(session.exec(query).all())
+
+    def report(
+        self,
+        case_id: int,
+        *,
+        part: forms.Part = "occurrence",
+        format: forms.Format = "md",
+        contact_person: str | None = None,
+    ) -> str:
+        """The form 事象発生報告書兼完了報告書 of a case (occurrence or completion part)."""
+        from irflow.engine import forms, reports  # templates load only for a report
+
+        if part not in ("occurrence", "completion"):
+            raise InvalidInput(f"part {part!r} is unknown; use occurrence or completion")
+        if format not in ("md", "html"):
+            raise InvalidInput(f"format {format!r} is unknown; use md or html")
+        view = self.case(case_id)
+        flow = self.ctx.registry.version(view.flow, view.flow_version)
+        names = {o.id: o.name for o in self.ctx.directory.organisations().values()}
+        context = reports.incident_report_context(
+            view, flow, names, part=part, contact_person=contact_person
+        )
+        return forms.render_incident_report(context, format=format)
