@@ -125,6 +125,7 @@ def advance(
         at=moment(at),
         expect_version=expect_version,
         declare=declare or (),
+        of="phases",
     )
     _show(engine, case_id, as_json)
 

@@ -26,7 +26,7 @@ from irflow.engine import database
 from irflow.engine.audit import Audit
 from irflow.engine.commands.actions import StateCommands
 from irflow.engine.commands.opening import Opening
-from irflow.engine.commands.steps import PhaseCommands
+from irflow.engine.commands.steps import FlowKind, PhaseCommands
 from irflow.engine.context import Context
 from irflow.engine.directory import Organisation
 from irflow.engine.flow import Flow
@@ -207,11 +207,15 @@ class Engine:
         at: datetime | None = None,
         expect_version: int | None = None,
         declare: Sequence[str] = (),
+        of: FlowKind | None = None,
     ) -> Advanced:
-        """Complete ``step`` of a case as ``actor`` (an action, on a flow of states)."""
+        """Complete ``step`` of a case as ``actor`` (an action, on a flow of states).
+
+        ``of`` ("phases" or "states") refuses, before anything is written, a case whose
+        flow is of the other kind (a face's command meant for one kind)."""
         return self.phases.advance(
             case_id, step, actor=actor, note=note, at=at, expect_version=expect_version,
-            declare=declare,
+            declare=declare, of=of,
         )  # fmt: skip
 
     def declare(

@@ -216,3 +216,33 @@ def test_help_teaches_the_chain(irflow: Run) -> None:
                   "irflow inquiry ask --as sanjo"):  # fmt: skip
         assert words in result.out
     assert "inquiry" in irflow("--help").out
+
+
+def test_case_advance_on_an_inquiry_is_refused_and_writes_nothing(
+    irflow: Run, tmp_path: Path
+) -> None:
+    """`irflow case advance` on an inquiry names the command that fits, exit 2, and the
+    inquiry's version, timeline and outbox stay as they were."""
+    asked(irflow, tmp_path)
+    before = irflow("inquiry", "show", "1", "--as", "pref-niigata", "--json").json()
+    queued = irflow("outbox", "list", "--json").out
+    result = irflow("case", "advance", "1", "answer", "--as", "pref-niigata", "--note", ANSWER)
+    assert result.code == 2
+    assert "irflow inquiry ACTION 1" in result.err
+    after = irflow("inquiry", "show", "1", "--as", "pref-niigata", "--json").json()
+    assert after["version"] == before["version"]
+    assert after["state"] == before["state"] == "asking"
+    assert after["timeline"] == before["timeline"]
+    assert irflow("outbox", "list", "--json").out == queued
+
+
+def test_case_advance_on_an_inquiry_by_an_outsider_is_not_found_as_a_missing_case(
+    irflow: Run, tmp_path: Path
+) -> None:
+    """An organisation outside the inquiry's chain learns nothing: the same exit and words
+    as for a case number never used."""
+    asked(irflow, tmp_path)
+    hidden = irflow("case", "advance", "1", "answer", "--as", "pref-yamaguchi")
+    missing = irflow("case", "advance", "99", "answer", "--as", "pref-yamaguchi")
+    assert hidden.code == missing.code == 3
+    assert hidden.err.replace("99", "1") == missing.err.replace("99", "1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from irflow.engine import rules
 from irflow.engine.columns import StepsDone, clean_text, split
@@ -27,6 +27,10 @@ from irflow.engine.ledger import Effects
 from irflow.engine.recorder import Advanced, Recorder, rerun_on_race
 from irflow.engine.views import CaseContact
 from irflow.errors import InvalidInput, NotAllowed, NotFound
+
+FlowKind = Literal["phases", "states"]
+"""The two kinds of flow: of phases and steps (the incident), of states and actions
+(the inquiry)."""
 
 Completion = tuple[str, tuple[str, ...], tuple[str, ...]]
 """What completing a step does: the state settled in, the steps opened and closed."""
@@ -52,15 +56,22 @@ class PhaseCommands(CommandRoom):
         at: datetime | None = None,
         expect_version: int | None = None,
         declare: Sequence[str] = (),
+        of: FlowKind | None = None,
     ) -> Advanced:
         """Complete ``step`` of a case as ``actor`` (on a flow of states: do the action
-        ``step``); declare ``flags`` on the way."""
+        ``step``); declare ``flags`` on the way. With ``of``, a case whose flow is not of
+        that kind is refused, and nothing written."""
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
         self.warm()
         with ctx.ledger.connection() as conn:
             case, flow = self.load(conn, case_id)
+            if of is not None and of != flow_kind(flow):
+                # Only a participant learns what the case is; anyone else is refused
+                # as it would be by the command that fits.
+                rules.roles(case, self.actor(case, actor), flow, ctx.directory)
+                raise wrong_kind(case_id, flow, of)
             if flow.stateful:
                 return self.states.act(
                     conn, case, flow, step, actor=actor, note=note, at=moment,
@@ -290,3 +301,21 @@ class PhaseCommands(CommandRoom):
             )
         self.log.info("contacts.shown", case_id=case_id, actor=org.id, plans=len(found))
         return found
+
+
+def flow_kind(flow: Flow) -> FlowKind:
+    return "states" if flow.stateful else "phases"
+
+
+def wrong_kind(case_id: int, flow: Flow, wanted: FlowKind) -> InvalidInput:
+    """The refusal of a command meant for the other kind of flow, naming the one that fits."""
+    if wanted == "phases":
+        return InvalidInput(
+            f"case {case_id} runs flow {flow.name!r} ({flow.title}), a flow of states and "
+            f"actions ({', '.join(flow.actions)}), not of steps; do an action with "
+            f"`irflow inquiry ACTION {case_id}`"
+        )
+    return InvalidInput(
+        f"case {case_id} runs flow {flow.name!r} ({flow.title}), a flow of phases and steps, "
+        f"not of actions; complete a step with `irflow case advance {case_id} STEP`"
+    )
