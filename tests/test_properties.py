@@ -81,7 +81,7 @@ def test_machine_catches_an_engine_that_lets_anyone_act(
 ) -> None:
     """The machine is not vacuous: an engine that skips the participant check fails it."""
 
-    def every_role(case: object, org: object, flow: object, directory: object) -> list[str]:
+    def every_role(case: object, org: object) -> list[str]:
         return ["reporter", "coordinator", "operator"]
 
     monkeypatch.setattr(rules, "roles", every_role)
@@ -95,7 +95,7 @@ def test_machine_catches_an_engine_that_shows_inquiries_to_anyone(
     """The state-flow machine is not vacuous: an engine that shows a private case to
     everyone fails it."""
 
-    def everyone_sees(case: object, flow: object, viewer: str | None) -> bool:
+    def everyone_sees(case: object, viewer: object) -> bool:
         return True
 
     monkeypatch.setattr(rules, "visible", everyone_sees)

@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from irflow.engine.directory import OrgType
 from irflow.engine.facade import Engine
+from irflow.engine.rules import SYSTEM
 from tests.conftest import PG_ENV, pg_base_url, pg_schema
 
 CASES = 150
@@ -117,7 +118,7 @@ def test_four_daemons_one_killed_mid_sweep_fire_every_due_rung_exactly_once(
             engine.open_case(
                 reporter=reporters[i % len(reporters)], title=f"競合 {i}", at=last_due - LAST_RUNG
             )
-        assert len(engine.deadlines(1)) == 3
+        assert len(engine.deadlines(1, viewer=SYSTEM)) == 3
         limit = time.monotonic() + 60
 
         daemons = [Daemon(pg_url, tmp_path, n) for n in range(WORKERS)]
@@ -164,7 +165,7 @@ def test_four_daemons_one_killed_mid_sweep_fire_every_due_rung_exactly_once(
             by_case.setdefault(r.case_id, []).append(payload["rung"])
             assert r.at >= datetime.fromisoformat(payload["due_at"])  # never early
         assert {tuple(v) for v in by_case.values()} == {(1, 2, 3)}  # each case's in order
-        reports = engine.verify()
+        reports = engine.verify(viewer=SYSTEM)
         assert len(reports) == CASES
         assert [r.case_id for r in reports if not r.ok] == []
         escalations = [r for r in engine.outbox() if r.kind == "escalation"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,11 +11,13 @@ from irflow.cli.common import (
     AtOption,
     DbOption,
     JsonOption,
+    ViewerOption,
     console,
     jst,
     moment,
     open_engine,
     print_json,
+    viewer,
 )
 
 if TYPE_CHECKING:
@@ -28,8 +30,10 @@ AsOption = Annotated[
     str,
     typer.Option(
         "--as",
+        envvar="IRFLOW_AS",
         metavar="ORG",
-        help="The acting organisation: its id, local government code or name.",
+        help="The acting organisation: its id, local government code or name. Also read "
+        "from $IRFLOW_AS.",
     ),
 ]
 NoteOption = Annotated[
@@ -88,7 +92,7 @@ def open_(
     done = engine.open_case(
         reporter=reporter, title=title, kinds=kind or (), coordinator=coordinator, at=moment(at)
     )
-    _show(engine, done.case_id, as_json)
+    _show(engine, done.case_id, as_json, reporter)
 
 
 @app.command("advance")
@@ -127,7 +131,7 @@ def advance(
         declare=declare or (),
         of="phases",
     )
-    _show(engine, case_id, as_json)
+    _show(engine, case_id, as_json, actor)
 
 
 @app.command("declare")
@@ -157,7 +161,7 @@ def declare(
     engine.declare(
         case_id, flag, actor=actor, note=note, at=moment(at), expect_version=expect_version
     )
-    _show(engine, case_id, as_json)
+    _show(engine, case_id, as_json, actor)
 
 
 @app.command("assign")
@@ -189,7 +193,7 @@ def assign(
         at=moment(at),
         expect_version=expect_version,
     )
-    _show(engine, case_id, as_json)
+    _show(engine, case_id, as_json, actor)
 
 
 @app.command("contacts")
@@ -220,11 +224,12 @@ def contacts(
 @app.command("show")
 def show(
     case_id: Annotated[int, typer.Argument(metavar="CASE", help="The case number.")],
+    reader: ViewerOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """A case: its participants, every step's status, and its timeline."""
-    _show(open_engine(db), case_id, as_json)
+    _show(open_engine(db), case_id, as_json, viewer(reader))
 
 
 @app.command("list")
@@ -239,11 +244,13 @@ def list_(
         bool,
         typer.Option("--overdue", help="Only cases with an open step whose escalation began."),
     ] = False,
+    reader: ViewerOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The cases, oldest first; overdue ones are marked."""
-    cases = open_engine(db).cases(state=state, overdue=overdue)
+    """The cases, oldest first; overdue ones are marked. With --as, the cases ORG takes
+    part in; without it, every case (the local administrator's view)."""
+    cases = open_engine(db).cases(viewer=viewer(reader), state=state, overdue=overdue)
     if as_json:
         print_json([c.as_json() for c in cases])
         return
@@ -258,8 +265,9 @@ def list_(
     console().print(table)
 
 
-def _show(engine: Engine, case_id: int, as_json: bool) -> None:
-    view = engine.case(case_id)
+def _show(engine: Engine, case_id: int, as_json: bool, reader: Any) -> None:
+    """The case as ``reader`` (an organisation, or the administrator) sees it."""
+    view = engine.case(case_id, viewer=reader)
     if as_json:
         print_json(view.as_json())
     else:

@@ -42,6 +42,28 @@ AtOption = Annotated[
 ]
 
 
+ViewerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        envvar="IRFLOW_AS",
+        metavar="ORG",
+        help="Read as this organisation (id, code or name): only the cases it takes part "
+        "in exist for it. Default: the local database's administrator, who sees every "
+        "case. Also read from $IRFLOW_AS.",
+        show_default=False,
+    ),
+]
+
+
+def viewer(ref: str | None) -> Any:
+    """The viewer a read command reads for: ``--as ORG``, or without it the local
+    administrator (``SYSTEM``: whoever can open the database file administers it)."""
+    from irflow.engine.rules import SYSTEM
+
+    return SYSTEM if ref is None else ref
+
+
 def open_engine(db: str | None, *, writes: bool = False) -> Engine:
     """The engine on ``db``; a command that ``writes`` also sets up (masked) logging."""
     from irflow.engine.facade import Engine

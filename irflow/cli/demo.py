@@ -10,6 +10,7 @@ from pathlib import Path
 from irflow.cli.case import render_case
 from irflow.cli.common import console, open_engine
 from irflow.clock import parse_moment
+from irflow.engine.rules import SYSTEM
 
 REPORTER, COORDINATOR, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
 START = "2026-12-01T09:40"
@@ -52,12 +53,12 @@ def run_demo(*, keep: bool) -> None:
             engine.advance(
                 case.case_id, step, actor=actors[flow.steps[step].tier], note=note, at=at
             )
-        render_case(engine.case(case.case_id), engine)
-        (report,) = engine.verify(case.case_id)
+        render_case(engine.case(case.case_id, viewer=SYSTEM), engine)
+        (report,) = engine.verify(case.case_id, viewer=SYSTEM)
         verdict = "verified" if report.ok else f"BROKEN at event {report.bad_seq}"
         out.print(
             f"hash chain: {report.events} events, {verdict}; replayed state: "
-            f"{engine.replay(case.case_id)}",
+            f"{engine.replay(case.case_id, viewer=SYSTEM)}",
             markup=False,
         )
         engine.close()

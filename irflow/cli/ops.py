@@ -10,11 +10,13 @@ from irflow.cli.common import (
     AtOption,
     DbOption,
     JsonOption,
+    ViewerOption,
     console,
     jst,
     moment,
     open_engine,
     print_json,
+    viewer,
 )
 
 if TYPE_CHECKING:
@@ -261,8 +263,11 @@ def report(
             show_default=False,
         ),
     ] = None,
+    reader: ViewerOption = None,
     db: DbOption = None,
 ) -> None:
-    """Render the form 事象発生報告書兼完了報告書 of a case."""
-    text = open_engine(db).report(case_id, part=part, format=format, contact_person=contact)
+    """Render the form 事象発生報告書兼完了報告書 of a case (with --as, only for a participant)."""
+    text = open_engine(db).report(
+        case_id, viewer=viewer(reader), part=part, format=format, contact_person=contact
+    )
     typer.echo(text)

@@ -10,10 +10,12 @@ from irflow.cli.common import (
     AtOption,
     DbOption,
     JsonOption,
+    ViewerOption,
     console,
     moment,
     open_engine,
     print_json,
+    viewer,
 )
 
 
@@ -56,11 +58,14 @@ def verify(
     case_id: Annotated[
         int | None, typer.Argument(metavar="[CASE]", help="One case; default every case.")
     ] = None,
+    reader: ViewerOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Recompute the timelines' hash chains; exit 1 if any chain is broken."""
-    reports = open_engine(db).verify(case_id)
+    """Recompute the timelines' hash chains; exit 1 if any chain is broken.
+
+    With --as, the cases ORG takes part in; without it, every case (the administrator's)."""
+    reports = open_engine(db).verify(case_id, viewer=viewer(reader))
     if as_json:
         print_json([r.as_json() for r in reports])
     else:

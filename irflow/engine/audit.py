@@ -10,6 +10,7 @@ from irflow.engine import chain as chain_rules
 from irflow.engine.context import Context
 from irflow.engine.flow import CaseFacts, CaseModel
 from irflow.engine.queries import Queries
+from irflow.engine.rules import Viewer, visible
 from irflow.engine.timeline import ChainReport, check_chain
 from irflow.errors import InvalidInput
 
@@ -21,22 +22,27 @@ class Audit:
         self.ctx = ctx
         self.queries = queries
 
-    def verify(self, case_id: int | None = None) -> list[ChainReport]:
-        """Recompute the hash chain of one case, or of every case."""
+    def verify(self, case_id: int | None = None, *, viewer: Viewer) -> list[ChainReport]:
+        """Recompute the hash chain of one case, or of every case ``viewer`` may see."""
         ctx = self.ctx
         ctx.ready()
+        me = self.queries.viewer_id(viewer)
+        if case_id is not None:
+            self.queries.seen_row(case_id, me)
         ids = [case_id] if case_id is not None else [r[0] for r in ctx.ledger.read("case_ids")]
         reports = []
         for cid in ids:
             row = self.queries.case_row(cid)
-            events = self.queries.timeline(cid)
+            if not visible(row, me):
+                continue
+            events = self.queries.events(cid)
             reports.append(check_chain(cid, events, last_seq=row.last_seq, last_hash=row.last_hash))
         return reports
 
-    def replay(self, case_id: int) -> str:
+    def replay(self, case_id: int, *, viewer: Viewer) -> str:
         """The state a case's timeline leads to, replayed through the flow's machine."""
         ctx = self.ctx
-        events = self.queries.timeline(case_id)
+        events = self.queries.timeline(case_id, viewer=viewer)
         if not events or events[0].action != "opened":
             raise InvalidInput(f"case {case_id}'s timeline does not start with 'opened'")
         opened = events[0].payload

@@ -34,6 +34,7 @@ from irflow.engine.ledger import Ledger
 from irflow.engine.queries import Queries
 from irflow.engine.recorder import Advanced, Recorder
 from irflow.engine.registry import FlowVersionInfo
+from irflow.engine.rules import Viewer
 from irflow.engine.timeline import ChainReport, Event
 from irflow.engine.views import CaseContact, CaseSummary, CaseView, DeadlineView
 from irflow.errors import InvalidInput
@@ -321,50 +322,57 @@ class Engine:
         return plan_contact(ctx.routing, ctx.calendar, src, dst, situation, self.now(at))
 
     # ------------------------------------------------------------------ queries
+    # Every read of a case is made for a ``viewer``: an organisation, which sees only
+    # the cases it takes part in, or ``SYSTEM`` (the local administrator), which sees
+    # every case. To anyone else a case does not exist.
 
-    def timeline(self, case_id: int) -> list[Event]:
-        return self.queries.timeline(case_id)
+    def timeline(self, case_id: int, *, viewer: Viewer) -> list[Event]:
+        """A case's events, oldest first."""
+        return self.queries.timeline(case_id, viewer=viewer)
 
-    def case(self, case_id: int, *, viewer: str | None = None) -> CaseView:
+    def case(self, case_id: int, *, viewer: Viewer) -> CaseView:
         """Everything about one case: participants, every step's status, the timeline."""
         return self.queries.case(case_id, viewer=viewer)
 
     def cases(
         self,
         *,
+        viewer: Viewer,
         state: str | None = None,
         overdue: bool = False,
         flow: str | None = None,
-        viewer: str | None = None,
     ) -> list[CaseSummary]:
         """The cases ``viewer`` may see, oldest first, filtered as asked."""
         return self.queries.cases(state=state, overdue=overdue, flow=flow, viewer=viewer)
 
     def overdue_cases(self) -> set[int]:
-        """Cases with an open step at least one of whose rungs has fired."""
+        """Cases with an open step at least one of whose rungs has fired (the system's)."""
         return self.queries.overdue_cases()
 
-    def deadlines(self, case_id: int) -> list[DeadlineView]:
+    def deadlines(self, case_id: int, *, viewer: Viewer) -> list[DeadlineView]:
         """The rungs of a case's open steps, fired or not, in order."""
-        return self.queries.deadlines(case_id)
+        return self.queries.deadlines(case_id, viewer=viewer)
 
     def report(
         self,
         case_id: int,
         *,
+        viewer: Viewer,
         part: forms.Part = "occurrence",
         format: forms.Format = "md",
         contact_person: str | None = None,
     ) -> str:
         """The form 事象発生報告書兼完了報告書 of a case (occurrence or completion part)."""
-        return self.queries.report(case_id, part=part, format=format, contact_person=contact_person)
+        return self.queries.report(
+            case_id, viewer=viewer, part=part, format=format, contact_person=contact_person
+        )
 
     # ------------------------------------------------------------------ audit
 
-    def verify(self, case_id: int | None = None) -> list[ChainReport]:
-        """Recompute the hash chain of one case, or of every case."""
-        return self.audit.verify(case_id)
+    def verify(self, case_id: int | None = None, *, viewer: Viewer) -> list[ChainReport]:
+        """Recompute the hash chain of one case, or of every case ``viewer`` may see."""
+        return self.audit.verify(case_id, viewer=viewer)
 
-    def replay(self, case_id: int) -> str:
+    def replay(self, case_id: int, *, viewer: Viewer) -> str:
         """The state a case's timeline leads to, replayed through the flow's machine."""
-        return self.audit.replay(case_id)
+        return self.audit.replay(case_id, viewer=viewer)

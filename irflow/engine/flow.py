@@ -193,8 +193,8 @@ class FlowSpec(_Strict):
     chain: ChainSpec | None = None
     opening: OpeningSpec | None = None
     visibility: Literal["all", "participants"] = "all"
-    """``participants``: a case is visible to its participants only; anyone else is
-    told there is no such case."""
+    """Read so that flow versions stored before the gate still parse; it no longer
+    decides anything: every case is visible to its participants only (``rules``)."""
     confirm: dict[str, str] = Field(default_factory=dict)
     """What the opener must confirm before opening a case (id: what it confirms)."""
     notice_template: str | None = None
@@ -344,7 +344,6 @@ class Flow:
         #: A flow of states and actions (the inquiry), not of phases and steps.
         self.stateful = bool(spec.states)
         self.is_chain = spec.chain is not None
-        self.private = spec.visibility == "participants"
         self.states: tuple[str, ...] = (
             *(p.id for p in spec.phases),
             *(s.id for s in spec.states),

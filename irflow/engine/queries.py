@@ -1,7 +1,8 @@
 """The queries: cases, their timelines and deadlines, the site's posts, the outbox.
 
-Nothing here writes. A case of a private flow is shown only to its participants;
-to anyone else it does not exist (``rules.visible``).
+Nothing here writes. Every read of a case is made for a viewer, and a case is shown
+only to its participants (and to ``SYSTEM``); to anyone else it does not exist
+(``rules.visible``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from irflow.engine.context import Context
 from irflow.engine.flow import CaseFacts
 from irflow.engine.ledger import CaseRecord
 from irflow.engine.recorder import read_events
+from irflow.engine.rules import SystemViewer, Viewer
 from irflow.engine.timeline import Event
 from irflow.engine.views import CaseSummary, CaseView, DeadlineView, StepView
 from irflow.errors import InvalidInput
@@ -41,7 +43,24 @@ class Queries:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def timeline(self, case_id: int) -> list[Event]:
+    def viewer_id(self, viewer: Viewer) -> str | SystemViewer:
+        """``SYSTEM``, or the id of the organisation ``viewer`` names (resolved before
+        any case is read, so a bad name is refused alike for every case number)."""
+        return viewer if isinstance(viewer, SystemViewer) else self.ctx.directory.find(viewer).id
+
+    def seen_row(self, case_id: int, viewer: Viewer) -> StoredCase:
+        """The case's row, if ``viewer`` may see it; else not found, as a missing case."""
+        me = self.viewer_id(viewer)
+        row = self.case_row(case_id)
+        rules.check_visible(row, me)
+        return row
+
+    def timeline(self, case_id: int, *, viewer: Viewer) -> list[Event]:
+        self.seen_row(case_id, viewer)
+        return self.events(case_id)
+
+    def events(self, case_id: int) -> list[Event]:
+        """A case's timeline, for a caller that checked the viewer already."""
         ctx = self.ctx
         ctx.ready()
         with ctx.ledger.connection() as conn:
@@ -61,14 +80,11 @@ class Queries:
             closed_at=moment(closed) if closed is not None else None,
         )
 
-    def case(self, case_id: int, *, viewer: str | None = None) -> CaseView:
+    def case(self, case_id: int, *, viewer: Viewer) -> CaseView:
         """Everything about one case: participants, every step's status, the timeline."""
         ctx = self.ctx
-        row = self.case_row(case_id)
+        row = self.seen_row(case_id, viewer)
         flow = ctx.registry.version(row.flow, row.flow_version)
-        me = ctx.directory.find(viewer).id if viewer is not None and flow.private else None
-        if not rules.visible(row, flow, me):
-            raise rules.no_case(case_id)
         done = json.loads(row.steps_done)
         facts = CaseFacts(kinds=split(row.kinds), flags=split(row.flags), done=done)
         steps = [
@@ -102,8 +118,8 @@ class Queries:
             opened_at=row.opened_at,
             closed_at=row.closed_at,
             steps=steps,
-            timeline=self.timeline(case_id),
-            deadlines=self.deadlines(case_id),
+            timeline=self.events(case_id),
+            deadlines=self.rungs(case_id),
             chain=[by_id(o) for o in chain],
             holder=by_id(chain[row.chain_at]) if chain else None,
             actions=[a.id for a in flow.actions.values() if row.state in a.sources],
@@ -115,11 +131,10 @@ class Queries:
         state: str | None = None,
         overdue: bool = False,
         flow: str | None = None,
-        viewer: str | None = None,
+        viewer: Viewer,
     ) -> list[CaseSummary]:
-        """The cases ``viewer`` may see, oldest first; only those in ``state``, of
-        ``flow``, or ``overdue`` ones, if asked. Without a viewer, the cases of public
-        flows; with one, also the private ones it takes part in."""
+        """The cases ``viewer`` may see (``SYSTEM``: every case), oldest first; only
+        those in ``state``, of ``flow``, or ``overdue`` ones, if asked."""
         from sqlmodel import Session, col, select
 
         from irflow.engine.tables import CaseRow
@@ -133,7 +148,7 @@ class Queries:
             query = query.where(col(CaseRow.state) == state)
         if flow is not None:
             query = query.where(col(CaseRow.flow) == flow)
-        me = ctx.directory.find(viewer).id if viewer is not None else None
+        me = self.viewer_id(viewer)
         late = self.overdue_cases()
         with Session(ctx.sa) as session:
             rows = list(session.exec(query).all())
@@ -151,8 +166,7 @@ class Queries:
                 holder=by_id(chain_rules.links(r.chain)[r.chain_at]) if r.chain else None,
             )
             for r in rows
-            if (not overdue or r.id in late)
-            and rules.visible(r, stored[(r.flow, r.flow_version)], me)  # type: ignore[arg-type]
+            if (not overdue or r.id in late) and rules.visible(r, me)  # type: ignore[arg-type]
         ]
 
     def overdue_cases(self) -> set[int]:
@@ -168,8 +182,13 @@ class Queries:
             ).all()
         return set(found)
 
-    def deadlines(self, case_id: int) -> list[DeadlineView]:
+    def deadlines(self, case_id: int, *, viewer: Viewer) -> list[DeadlineView]:
         """The rungs of a case's open steps, fired or not, in order."""
+        self.seen_row(case_id, viewer)
+        return self.rungs(case_id)
+
+    def rungs(self, case_id: int) -> list[DeadlineView]:
+        """A case's rungs, for a caller that checked the viewer already."""
         ctx = self.ctx
         ctx.ready()
         moment = ctx.ledger.read_moment
@@ -218,7 +237,8 @@ class Queries:
         ]
 
     def outbox(self, *, status: str | None = None) -> list[OutboxRow]:
-        """The outbox's messages, oldest first (``status``: queued, sent or dead)."""
+        """The outbox's messages, oldest first (``status``: queued, sent or dead): the
+        system's and the administrator's read, never an organisation's."""
         from sqlmodel import Session, col, select
 
         from irflow.engine.tables import OutboxRow
@@ -234,6 +254,7 @@ class Queries:
         self,
         case_id: int,
         *,
+        viewer: Viewer,
         part: forms.Part = "occurrence",
         format: forms.Format = "md",
         contact_person: str | None = None,
@@ -245,7 +266,7 @@ class Queries:
             raise InvalidInput(f"part {part!r} is unknown; use occurrence or completion")
         if format not in ("md", "html"):
             raise InvalidInput(f"format {format!r} is unknown; use md or html")
-        view = self.case(case_id)
+        view = self.case(case_id, viewer=viewer)
         flow = self.ctx.registry.version(view.flow, view.flow_version)
         names = {o.id: o.name for o in self.ctx.directory.organisations().values()}
         context = reports.incident_report_context(

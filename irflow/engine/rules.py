@@ -1,18 +1,49 @@
-"""The rules: who takes part in a case, in which role, and who may see it.
+"""The rules: who takes part in a case, in which role, and who may see it: the gate.
 
-One place decides, for every command and query: the participants of a case are its
-three tiers (a flow of phases) or the links its chain reached (a flow of states);
-a case of a private flow does not exist for anyone else (the same words as a number
-never used); a participant acting outside its role is not allowed.
+One place decides, for every command and query. Each is made for a viewer: an
+organisation, or the explicit ``SYSTEM`` viewer (the daemon's sweeps and outbox,
+``irflow init``, the local database's administrator), who sees everything.
+
+- The participants of a case are its three tiers (a flow of phases: the operator
+  takes part in every incident) or the links its chain reached (a flow of states;
+  the tier told about an overdue inquiry joins its chain).
+- To anyone else a case does not exist: the same error, in the same words, as a
+  number never used.
+- A participant acting outside its role is not allowed.
 """
 
 from __future__ import annotations
 
+from typing import Final, final
+
 from irflow.engine import chain as chain_rules
 from irflow.engine.directory import Directory, Organisation
-from irflow.engine.flow import Flow, Step
+from irflow.engine.flow import Step
 from irflow.engine.ledger import CaseRecord
 from irflow.errors import NotAllowed, NotFound
+
+
+@final
+class SystemViewer:
+    """The system itself as a viewer: sees every case. Only ``SYSTEM`` exists."""
+
+    _made = False
+
+    def __new__(cls) -> SystemViewer:
+        if cls._made:
+            raise TypeError("use irflow.SYSTEM; there is one system viewer")
+        cls._made = True
+        return super().__new__(cls)
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM: Final = SystemViewer()
+"""The explicit system viewer: the daemon, ``irflow init``, the database's administrator."""
+
+Viewer = str | SystemViewer
+"""Whom a read is made for: an organisation (id, code or unambiguous name) or ``SYSTEM``."""
 
 
 def participants(case: CaseRecord) -> dict[str, str]:
@@ -35,40 +66,38 @@ def no_case(case_id: int) -> NotFound:
     return NotFound(f"no case {case_id}; `irflow case list` shows the cases")
 
 
-def roles(case: CaseRecord, org: Organisation, flow: Flow, directory: Directory) -> list[str]:
+def roles(case: CaseRecord, org: Organisation) -> list[str]:
     """The roles ``org`` holds in ``case``; refused if it holds none."""
     if case.chain:
-        return _chain_roles(case, org, flow)
+        return _chain_roles(case, org)
     pairs = participants(case)
     held = [role for role, holder in pairs.items() if holder == org.id]
-    if held:
-        return held
-    if flow.private:
+    if not held:
         raise no_case(case.id)
-    names = ", ".join(f"{role} {directory.name(holder)}" for role, holder in pairs.items())
-    raise NotAllowed(f"{org.name} is not a participant of case {case.id} ({names})")
+    return held
 
 
-def _chain_roles(case: CaseRecord, org: Organisation, flow: Flow) -> list[str]:
+def _chain_roles(case: CaseRecord, org: Organisation) -> list[str]:
     """A chain's participants are the links it reached: the opener, the holder, and
-    the receivers it passed. Anyone else learns nothing of a private case."""
+    the receivers it passed."""
     chain = chain_rules.links(case.chain)
     if org.id not in chain:
-        if flow.private:
-            raise no_case(case.id)
-        raise NotAllowed(f"{org.name} is not a participant of case {case.id}")
+        raise no_case(case.id)
     held = ["opener"] if chain[0] == org.id else []
     if chain[case.chain_at] == org.id:
         held.append("holder")
     return held or ["receiver"]
 
 
-def visible(case: CaseRecord, flow: Flow, viewer: str | None) -> bool:
-    """Whether the organisation with id ``viewer`` may see the case: anyone a case of
-    a public flow, only its participants a private one (no viewer: public cases only)."""
-    if not flow.private:
-        return True
-    return viewer is not None and viewer in participant_ids(case)
+def visible(case: CaseRecord, viewer: str | SystemViewer) -> bool:
+    """Whether ``viewer`` (an organisation's id, or ``SYSTEM``) may see the case."""
+    return viewer is SYSTEM or viewer in participant_ids(case)
+
+
+def check_visible(case: CaseRecord, viewer: str | SystemViewer) -> None:
+    """Refuse a case ``viewer`` may not see, as if it did not exist."""
+    if not visible(case, viewer):
+        raise no_case(case.id)
 
 
 def not_your_step(

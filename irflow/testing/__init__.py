@@ -94,10 +94,9 @@ to the new holder only, each rung fired told the holder (remind) or its receptio
 tier (notify; a tier not yet in the chain joins it), and the case has deadline
 rows exactly for its current state if that state has a duty (each with its whole
 ladder, from the moment the state was entered).
-A case of a private flow (``visibility: participants``) is shown to its chain
-members by ``case(viewer=)`` and ``cases(viewer=)``, and to nobody else: an
-outsider (and a caller naming no viewer) gets ``NotFound`` with the very message
-of a missing case, from ``case`` and from every command.
+A case is shown to its chain members (and to ``SYSTEM``) by ``case(viewer=)`` and
+``cases(viewer=)``, and to nobody else: an outsider gets ``NotFound`` with the very
+message of a missing case, from ``case`` and from every command.
 """
 
 try:

@@ -116,7 +116,7 @@ class ChainModel:
         if actor == UNKNOWN_ORG:
             return NotFound
         if actor not in case.members:
-            return NotFound if flow.private else NotAllowed
+            return NotFound
         action = flow.actions.get(name)
         if action is None:
             return NotFound

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from irflow.engine.facade import Engine
 from irflow.engine.flow import Flow
+from irflow.engine.rules import SYSTEM, Viewer
 from irflow.engine.views import CaseView
 from irflow.errors import IrflowError
 from irflow.notifiers.memory import MemoryNotifier
@@ -123,11 +124,11 @@ class FlowMachine(RuleBasedStateMachine):
             assert rung.due_at <= now, f"a rung due at {rung.due_at} fired at {now}"
             if rung.case_id in self.cases:
                 self.touched.add(rung.case_id)
-                event = self.engine.timeline(rung.case_id)[rung.seq - 1]
+                event = self.engine.timeline(rung.case_id, viewer=SYSTEM)[rung.seq - 1]
                 assert (event.action, event.step, event.actor) == ("escalated", rung.step, None)
         assert not self.engine.sweep(), "a second sweep at the same moment fired again"
         for case_id in self.cases:
-            deadlines = self.engine.deadlines(case_id)
+            deadlines = self.engine.deadlines(case_id, viewer=SYSTEM)
             late = [d for d in deadlines if d.fired_at is None and d.due_at <= now]
             assert not late, f"the sweep left rungs of case {case_id} due and unfired: {late}"
 
@@ -157,17 +158,17 @@ class FlowMachine(RuleBasedStateMachine):
         assert view.state in self.flow.states, (
             f"case {case_id} is in undeclared state {view.state!r}"
         )
-        replayed = self.engine.replay(case_id)
+        replayed = self.engine.replay(case_id, viewer=SYSTEM)
         assert replayed == view.state, f"case {case_id} replays to {replayed}, is {view.state}"
-        (report,) = self.engine.verify(case_id)
+        (report,) = self.engine.verify(case_id, viewer=SYSTEM)
         assert report.ok, f"case {case_id}'s hash chain is broken: {report}"
         assert [e.seq for e in view.timeline] == list(range(1, len(view.timeline) + 1))
         assert view.version == len(view.timeline), "every command adds one event and one version"
         return view
 
-    def viewer(self, case_id: int) -> str | None:
-        """Who looks at the case in the checks (None: a flow visible to anyone)."""
-        return None
+    def viewer(self, case_id: int) -> Viewer:
+        """Who looks at the case in the checks (``SYSTEM`` unless a machine says)."""
+        return SYSTEM
 
     # ------------------------------------------------------------ snapshots
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from irflow.engine.flow import CLOSED, TIERS, Flow
 from irflow.engine.views import CaseView
 from irflow.errors import IrflowError, NotAllowed, NotFound
-from irflow.testing._directory import UNKNOWN_ORG
 
 
 def participants_of(view: CaseView) -> dict[str, str]:
@@ -82,8 +81,9 @@ def check_phase_case(flow: Flow, view: CaseView) -> None:
 def check_refusal(
     flow: Flow, exc: IrflowError, step_id: str, actor: str, participants: dict[str, str]
 ) -> None:
-    """The refusals whose kind the rules fix: NotFound, then NotAllowed, before all else."""
-    if step_id not in flow.steps or actor == UNKNOWN_ORG:
+    """The refusals whose kind the rules fix: NotFound, then NotAllowed, before all else.
+    An organisation outside the case is told it does not exist, whatever it asked."""
+    if actor not in participants.values() or step_id not in flow.steps:
         assert isinstance(exc, NotFound), f"expected NotFound, got {exc!r}"
         return
     roles = [role for role, who in participants.items() if who == actor]

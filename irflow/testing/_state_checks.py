@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from irflow.engine.facade import Engine
 from irflow.engine.flow import Flow
+from irflow.engine.rules import SYSTEM, Viewer
 from irflow.engine.timeline import Event
 from irflow.engine.views import CaseView
 from irflow.errors import NotFound
@@ -190,24 +191,21 @@ def check_messages(flow: Flow, outbox: list[tuple[int, list[str]]], view: CaseVi
 def check_visibility(
     engine: Engine, flow: Flow, everyone: list[str], case_id: int, held: Held
 ) -> None:
-    """Members see the case; anyone else is told it does not exist. The case list
-    (slower: it grows with every example) is read once a check, in turn by the
-    holder, a caller naming nobody, and an outsider."""
-    if not flow.private:
-        engine.case(case_id)
-        return
+    """Members (and the system) see the case; anyone else is told it does not exist.
+    The case list (slower: it grows with every example) is read once a check, in turn
+    by the holder, the system, and an outsider."""
+    engine.case(case_id, viewer=SYSTEM)
     for member in sorted(held.members):
         engine.case(case_id, viewer=member)
     outsiders = [o for o in everyone if o not in held.members]
     missing = missing_case(engine, case_id)
-    for viewer in [None, *outsiders]:
+    for viewer in outsiders:
         check_hidden(engine, case_id, viewer, missing)
-    listers: list[str | None] = [held.holder, None, *outsiders[:1]]
+    listers: list[Viewer] = [held.holder, SYSTEM, *outsiders[:1]]
     lister = listers[held.version % len(listers)]
     listed = case_id in {c.id for c in engine.cases(viewer=lister)}
-    assert listed == (lister == held.holder), (
-        f"{lister or 'a caller naming nobody'} {'finds' if listed else 'misses'} "
-        f"case {case_id} in its list"
+    assert listed == (lister in (held.holder, SYSTEM)), (
+        f"{lister} {'finds' if listed else 'misses'} case {case_id} in its list"
     )
 
 
@@ -215,12 +213,12 @@ def check_visibility(
 
 
 def hidden_from(flow: Flow, held: Held, org_id: str) -> bool:
-    """Whether the case must look missing to ``org_id`` (an outsider of a private case)."""
-    return flow.private and org_id != UNKNOWN_ORG and org_id not in held.members
+    """Whether the case must look missing to ``org_id`` (an organisation outside it)."""
+    return org_id != UNKNOWN_ORG and org_id not in held.members
 
 
-def check_hidden(engine: Engine, case_id: int, viewer: str | None, missing: str) -> None:
-    """``viewer`` (None: a caller naming nobody) is told there is no such case, in
+def check_hidden(engine: Engine, case_id: int, viewer: str, missing: str) -> None:
+    """``viewer``, an organisation outside the case, is told there is no such case, in
     the words ``missing`` a missing case gets."""
     shown = attempt(lambda: engine.case(case_id, viewer=viewer))
     assert isinstance(shown, NotFound), f"{viewer or 'nobody'} was shown case {case_id}"
@@ -232,6 +230,6 @@ def check_hidden(engine: Engine, case_id: int, viewer: str | None, missing: str)
 def missing_case(engine: Engine, case_id: int) -> str:
     """What the engine tells about case ``case_id`` if there were no such case."""
     nowhere = 2_000_000_000 + case_id
-    told = attempt(lambda: engine.case(nowhere))
+    told = attempt(lambda: engine.case(nowhere, viewer=SYSTEM))
     assert isinstance(told, NotFound), f"case {nowhere} exists"
     return str(told).replace(str(nowhere), str(case_id))

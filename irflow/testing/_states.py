@@ -13,6 +13,7 @@ from hypothesis.stateful import initialize, precondition, rule
 from irflow.clock import as_aware
 from irflow.engine.flow import CLOSED
 from irflow.engine.recorder import Advanced
+from irflow.engine.rules import Viewer
 from irflow.engine.views import CaseView
 from irflow.errors import IrflowError, NotAllowed, NotFound
 from irflow.testing._chain_model import ChainModel, Held, Moved
@@ -270,7 +271,7 @@ class StateFlowMachine(FlowMachine):
     @precondition(lambda self: bool(self.cases))
     @rule(data=st.data())
     def look(self, data: st.DataObject) -> None:
-        """Anyone looks at a case and at the case list: only members see a private case."""
+        """Anyone looks at a case and at the case list: only members (and the system) see a case."""
         case_id = data.draw(st.sampled_from(self.cases), label="case")
         held = read_held(self.engine, case_id)
         viewer = data.draw(
@@ -345,5 +346,5 @@ class StateFlowMachine(FlowMachine):
         check_visibility(self.engine, self.flow, self.dir.everyone, case_id, held)
         return view
 
-    def viewer(self, case_id: int) -> str | None:
-        return read_held(self.engine, case_id).asker  # a private flow shows its case to its asker
+    def viewer(self, case_id: int) -> Viewer:
+        return read_held(self.engine, case_id).asker  # a case is shown to its asker

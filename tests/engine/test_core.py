@@ -19,6 +19,7 @@ from irflow.engine.columns import StepsDone
 from irflow.engine.directory import local_government_check_digit
 from irflow.engine.facade import Engine
 from irflow.engine.flow import CaseFacts, bundled_flow, parse_flow
+from irflow.engine.rules import SYSTEM
 from irflow.engine.timeline import COMPACT
 from irflow.errors import (
     AmbiguousName,
@@ -58,7 +59,7 @@ def open_sanjo(engine: Engine, *kinds: str) -> int:
 
 def footprint(engine: Engine, case_id: int) -> tuple[int, str, int, list[str]]:
     """What a refused command must leave as it was: version, state, timeline, flags."""
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     return view.version, view.state, len(view.timeline), view.flags
 
 
@@ -69,7 +70,7 @@ def test_whole_incident_case_from_detection_to_close(engine: Engine, clock: Mova
     """三条市, 新潟県 and the operator take a case through all four phases to closed."""
     opened = engine.open_case(reporter="三条市", title="情報照会の応答なし")
     case_id = opened.case_id
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert (view.reporter.id, view.coordinator.id, view.operator.id) == (SANJO, NIIGATA, OPERATOR)
     assert (view.state, view.version, view.kinds) == ("detect", 1, ["system_failure"])
 
@@ -84,7 +85,7 @@ def test_whole_incident_case_from_detection_to_close(engine: Engine, clock: Mova
         "recover", "recover", "closed",
     ]  # fmt: skip
 
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.state == "closed"
     assert view.closed_at == clock.now()
     assert view.version == 1 + len(WHOLE_CASE)
@@ -94,16 +95,16 @@ def test_whole_incident_case_from_detection_to_close(engine: Engine, clock: Mova
     assert {s.id for s in view.steps if s.status != "done"} == {"investigate_event"}
     assert [e.action for e in view.timeline] == ["opened"] + ["step_completed"] * len(WHOLE_CASE)
     assert view.timeline[-1].to_state == "closed"
-    (report,) = engine.verify(case_id)
+    (report,) = engine.verify(case_id, viewer=SYSTEM)
     assert report.ok
     assert report.events == len(WHOLE_CASE) + 1
-    assert engine.replay(case_id) == "closed"
-    assert [c.state for c in engine.cases(state="closed")] == ["closed"]
+    assert engine.replay(case_id, viewer=SYSTEM) == "closed"
+    assert [c.state for c in engine.cases(state="closed", viewer=SYSTEM)] == ["closed"]
 
 
 def test_step_views_list_every_step_with_its_status(engine: Engine) -> None:
     """A new case lists every step of its flow: the first one open, the rest waiting."""
-    view = engine.case(open_sanjo(engine))
+    view = engine.case(open_sanjo(engine), viewer=SYSTEM)
     statuses = {s.id: s.status for s in view.steps}
     assert statuses["detect_anomaly"] == "open"
     assert set(statuses.values()) == {"open", "waiting"}
@@ -129,13 +130,17 @@ def test_step_of_another_tier_is_refused_naming_who_may_do_it(engine: Engine) ->
 
 
 def test_outsider_is_refused(engine: Engine) -> None:
-    """An organisation that is not a participant of the case may do nothing on it."""
+    """An organisation that is not a participant of the case may do nothing on it, and
+    is told what a case number never used tells (the gate: it learns nothing)."""
     case_id = open_sanjo(engine)
     before = footprint(engine, case_id)
-    with pytest.raises(NotAllowed, match="山梨市 is not a participant"):
+    with pytest.raises(NotFound) as missing:
+        engine.advance(999, "detect_anomaly", actor="yamanashi-city")
+    with pytest.raises(NotFound) as hidden:
         engine.advance(case_id, "detect_anomaly", actor="yamanashi-city")
-    with pytest.raises(NotAllowed):
-        engine.advance(case_id, "detect_anomaly", actor="jlis")
+    assert str(hidden.value) == str(missing.value).replace("999", str(case_id))
+    with pytest.raises(NotFound):
+        engine.advance(case_id, "no_such_step", actor="jlis")
     assert footprint(engine, case_id) == before
 
 
@@ -145,7 +150,7 @@ def test_not_allowed_is_checked_before_the_step_state(engine: Engine) -> None:
     do(engine, case_id, "detect_anomaly")
     with pytest.raises(NotAllowed):
         engine.advance(case_id, "detect_anomaly", actor=NIIGATA)  # done already
-    with pytest.raises(NotAllowed):
+    with pytest.raises(NotFound):  # an outsider: the case does not exist for it
         engine.advance(case_id, "detect_anomaly", actor="yamanashi-city")
     with pytest.raises(NotAllowed):
         engine.advance(case_id, "announce_status", actor=SANJO)  # a later phase
@@ -187,7 +192,7 @@ def test_unknown_step_and_case_are_not_found(engine: Engine) -> None:
     with pytest.raises(NotFound, match="no case 999"):
         engine.advance(999, "detect_anomaly", actor=SANJO)
     with pytest.raises(NotFound, match="no case 999"):
-        engine.case(999)
+        engine.case(999, viewer=SYSTEM)
 
 
 def test_stale_expect_version_is_a_conflict_and_writes_nothing(engine: Engine) -> None:
@@ -240,12 +245,12 @@ def test_a_command_that_loses_a_race_runs_again_on_the_case_as_it_is_now(
         done = engine.advance(case_id, "report_status", actor=SANJO)
     assert reads == [case_id, case_id]
     assert done.version == 4
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert [e.action for e in view.timeline] == [
         "opened", "step_completed", "flag_declared", "step_completed"
     ]  # fmt: skip
     assert view.flags == ["beyond_own_capacity"]
-    assert engine.verify(case_id)[0].ok
+    assert engine.verify(case_id, viewer=SYSTEM)[0].ok
 
 
 def test_a_raced_command_with_expect_version_is_a_conflict_and_writes_nothing(
@@ -257,7 +262,7 @@ def test_a_raced_command_with_expect_version_is_a_conflict_and_writes_nothing(
     ):
         engine.advance(case_id, "report_status", actor=SANJO, expect_version=2)
     assert reads == [case_id]
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.version == 3
     assert view.timeline[-1].action == "flag_declared"
     assert {s.id: s.status for s in view.steps}["report_status"] == "open"
@@ -276,7 +281,7 @@ def test_a_rerun_fails_as_the_command_would_have_alone(
         pytest.raises(StepNotOpen, match="was done already by 三条市"),
     ):
         engine.advance(case_id, "report_status", actor=SANJO)
-    assert engine.case(case_id).version == 3
+    assert engine.case(case_id, viewer=SYSTEM).version == 3
 
 
 # --------------------------------------------------------------------------- beyond own capacity
@@ -286,18 +291,18 @@ def test_beyond_own_capacity_makes_investigation_required(engine: Engine) -> Non
     """Once the reporter declares the flag, the analyse phase cannot close without 調査及び確認."""
     case_id = open_sanjo(engine)
     do(engine, case_id, *DETECT)
-    required = {s.id: s.required for s in engine.case(case_id).steps}
+    required = {s.id: s.required for s in engine.case(case_id, viewer=SYSTEM).steps}
     assert required["investigate_event"] is False
     engine.advance(case_id, "analyse_event", actor=SANJO, declare=["beyond_own_capacity"])
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.flags == ["beyond_own_capacity"]
     assert {s.id: s.required for s in view.steps}["investigate_event"] is True
     with pytest.raises(StepNotOpen, match="waits for investigate_event"):
         engine.advance(case_id, "receive_analysis", actor=NIIGATA)
-    assert engine.case(case_id).state == "analyse"
+    assert engine.case(case_id, viewer=SYSTEM).state == "analyse"
     do(engine, case_id, "investigate_event", "receive_analysis", "analyse_failure",
        "contact_agencies")  # fmt: skip
-    assert engine.case(case_id).state == "respond"
+    assert engine.case(case_id, viewer=SYSTEM).state == "respond"
     assert view.timeline[-1].payload == {"declared": ["beyond_own_capacity"]}
 
 
@@ -317,7 +322,7 @@ def test_what_a_step_does_is_remembered_by_every_fact_a_guard_sees(engine: Engin
     do(engine, plain, *DETECT, "analyse_event")
     do(engine, flagged, *DETECT)
     engine.advance(flagged, "analyse_event", actor=SANJO, declare=["beyond_own_capacity"])
-    rungs = {c: {d.step for d in engine.deadlines(c)} for c in (plain, flagged)}
+    rungs = {c: {d.step for d in engine.deadlines(c, viewer=SYSTEM)} for c in (plain, flagged)}
     assert rungs == {plain: {"receive_analysis"}, flagged: {"investigate_event"}}
     do(engine, plain, "receive_analysis")
     with pytest.raises(StepNotOpen, match="waits for investigate_event"):
@@ -328,7 +333,7 @@ def test_analyse_phase_closes_without_investigation_when_no_flag(engine: Engine)
     """Without the flag, the coordinator's investigation is optional."""
     case_id = open_sanjo(engine)
     do(engine, case_id, *DETECT, *ANALYSE)
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.state == "respond"
     assert {s.id: s.status for s in view.steps}["investigate_event"] == "open"
 
@@ -351,7 +356,7 @@ def test_flag_is_refused_from_a_non_reporter(engine: Engine) -> None:
         engine.advance(
             case_id, "coordinator_report_status", actor=NIIGATA, declare=["beyond_own_capacity"]
         )
-    assert engine.case(case_id).flags == []
+    assert engine.case(case_id, viewer=SYSTEM).flags == []
 
 
 def test_unknown_flag_is_refused(engine: Engine) -> None:
@@ -372,40 +377,42 @@ def test_mandatory_report_is_required_before_close(engine: Engine, kind: str, re
     """A security incident adds 'report to NISC', a leak 'report to PPC', by the reporter;
     the case does not close while it is open."""
     case_id = open_sanjo(engine, kind)
-    steps = {s.id: s for s in engine.case(case_id).steps}
+    steps = {s.id: s for s in engine.case(case_id, viewer=SYSTEM).steps}
     assert steps[report].required
     assert steps[report].tier == "reporter"
     assert steps[report].status == "waiting"
     do(engine, case_id, *WHOLE_CASE)
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.state == "recover"  # held until the report is made
     assert {s.id: s.status for s in view.steps}[report] == "open"
     do(engine, case_id, report)
-    assert engine.case(case_id).state == "closed"
+    assert engine.case(case_id, viewer=SYSTEM).state == "closed"
 
 
 def test_mandatory_report_can_be_made_right_after_detection(engine: Engine) -> None:
     """The NISC report opens as soon as the anomaly is detected, before the rest of the flow."""
     case_id = open_sanjo(engine, "security_incident")
     do(engine, case_id, "detect_anomaly")
-    assert {s.id: s.status for s in engine.case(case_id).steps}["report_to_nisc"] == "open"
+    assert {s.id: s.status for s in engine.case(case_id, viewer=SYSTEM).steps}[
+        "report_to_nisc"
+    ] == "open"
     do(engine, case_id, "report_to_nisc")
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.state == "detect"
     assert {s.id: s.done_by for s in view.steps}["report_to_nisc"] == SANJO
     do(engine, case_id, *WHOLE_CASE[1:])
-    assert engine.case(case_id).state == "closed"
+    assert engine.case(case_id, viewer=SYSTEM).state == "closed"
 
 
 def test_combined_kinds_need_both_reports_before_close(engine: Engine) -> None:
     """A security incident that leaked personal information needs both reports to close."""
     case_id = open_sanjo(engine, "security_incident", "personal_info_leak")
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.kinds == ["personal_info_leak", "security_incident"]
     do(engine, case_id, "detect_anomaly", "report_to_ppc", *WHOLE_CASE[1:])
-    assert engine.case(case_id).state == "recover"
+    assert engine.case(case_id, viewer=SYSTEM).state == "recover"
     do(engine, case_id, "report_to_nisc")
-    assert engine.case(case_id).state == "closed"
+    assert engine.case(case_id, viewer=SYSTEM).state == "closed"
 
 
 def test_report_steps_are_not_part_of_a_plain_failure(engine: Engine) -> None:
@@ -419,28 +426,28 @@ def test_report_steps_are_not_part_of_a_plain_failure(engine: Engine) -> None:
 def test_mislink_kind_runs_the_mislink_flow(engine: Engine) -> None:
     """A wrong link between numbers (誤ったひも付け) runs under mislink.yaml."""
     opened = engine.open_case(reporter=SANJO, title="誤ったひも付け", kinds=["mislink"])
-    view = engine.case(opened.case_id)
+    view = engine.case(opened.case_id, viewer=SYSTEM)
     assert view.flow == "mislink"
     assert view.steps[0].id == "detect_mislink"
     assert "detect_anomaly" not in {s.id for s in view.steps}
     with pytest.raises(NotFound):
         engine.advance(opened.case_id, "detect_anomaly", actor=SANJO)
     leak = engine.open_case(reporter=SANJO, title="漏えい", kinds=["mislink", "personal_info_leak"])
-    assert "report_to_ppc" in {s.id for s in engine.case(leak.case_id).steps}
+    assert "report_to_ppc" in {s.id for s in engine.case(leak.case_id, viewer=SYSTEM).steps}
 
 
 def test_mislink_with_security_incident_is_refused(engine: Engine) -> None:
     """mislink cannot be combined with security_incident, and nothing is written."""
     with pytest.raises(InvalidInput, match="cannot be combined with mislink"):
         engine.open_case(reporter=SANJO, title="x", kinds=["mislink", "security_incident"])
-    assert engine.cases() == []
+    assert engine.cases(viewer=SYSTEM) == []
 
 
 def test_unknown_kind_is_refused(engine: Engine) -> None:
     """An unknown kind is refused with the list of kinds."""
     with pytest.raises(InvalidInput, match=r"unknown case kind outage; use .*system_failure"):
         engine.open_case(reporter=SANJO, title="x", kinds=["outage"])
-    assert engine.cases() == []
+    assert engine.cases(viewer=SYSTEM) == []
 
 
 def test_case_needs_a_title_and_a_reporting_organisation(engine: Engine) -> None:
@@ -449,7 +456,7 @@ def test_case_needs_a_title_and_a_reporting_organisation(engine: Engine) -> None
         engine.open_case(reporter=SANJO, title="  ")
     with pytest.raises(InvalidInput, match="cannot be a case's reporter"):
         engine.open_case(reporter="ppc", title="x")
-    assert engine.cases() == []
+    assert engine.cases(viewer=SYSTEM) == []
 
 
 # --------------------------------------------------------------------------- coordinators
@@ -467,7 +474,7 @@ def test_case_needs_a_title_and_a_reporting_organisation(engine: Engine) -> None
 def test_default_coordinator(engine: Engine, reporter: str, coordinator: str) -> None:
     """A case's coordinator defaults by the reporter's place in the directory."""
     case_id = engine.open_case(reporter=reporter, title="x").case_id
-    assert engine.case(case_id).coordinator.id == coordinator
+    assert engine.case(case_id, viewer=SYSTEM).coordinator.id == coordinator
 
 
 def test_coordinator_is_required_where_the_directory_names_none(
@@ -482,7 +489,7 @@ def test_coordinator_is_required_where_the_directory_names_none(
     with pytest.raises(InvalidInput, match=r"names no coordinator.*pass --coordinator"):
         engine.open_case(reporter="sample-agency", title="x")
     case_id = engine.open_case(reporter="sample-agency", title="x", coordinator="mhlw").case_id
-    assert engine.case(case_id).coordinator.id == "mhlw"
+    assert engine.case(case_id, viewer=SYSTEM).coordinator.id == "mhlw"
 
 
 def test_coordinator_given_at_open_must_be_able_to_coordinate(engine: Engine) -> None:
@@ -497,7 +504,7 @@ def test_operator_assigns_a_competent_ministry_as_an_audited_event(engine: Engin
     do(engine, case_id, "detect_anomaly", "report_status")
     done = engine.assign_coordinator(case_id, coordinator="mhlw", actor=OPERATOR, note="所管府省へ")
     assert done.version == 4
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert view.coordinator.id == "mhlw"
     event = view.timeline[-1]
     assert (event.action, event.actor, event.note) == (
@@ -506,18 +513,18 @@ def test_operator_assigns_a_competent_ministry_as_an_audited_event(engine: Engin
         "所管府省へ",
     )
     assert dict(event.payload) == {"from": NIIGATA, "to": "mhlw"}
-    with pytest.raises(NotAllowed):
+    with pytest.raises(NotFound):  # no longer a participant: the case is not its to see
         engine.advance(case_id, "coordinator_report_status", actor=NIIGATA)
     engine.advance(case_id, "coordinator_report_status", actor="mhlw")
-    assert engine.verify(case_id)[0].ok
-    assert engine.replay(case_id) == engine.case(case_id).state
+    assert engine.verify(case_id, viewer=SYSTEM)[0].ok
+    assert engine.replay(case_id, viewer=SYSTEM) == engine.case(case_id, viewer=SYSTEM).state
 
 
 def test_current_coordinator_assigns_an_aggregation_agency(engine: Engine) -> None:
     """The current coordinator can hand the case to an aggregation agency (集約機関)."""
     case_id = open_sanjo(engine)
     engine.assign_coordinator(case_id, coordinator="社会保険診療報酬支払基金", actor=NIIGATA)
-    assert engine.case(case_id).coordinator.id == "ssk"
+    assert engine.case(case_id, viewer=SYSTEM).coordinator.id == "ssk"
 
 
 def test_assign_coordinator_is_refused_from_the_reporter(engine: Engine) -> None:
@@ -534,7 +541,7 @@ def test_assign_coordinator_is_refused_to_a_municipality(engine: Engine) -> None
     case_id = open_sanjo(engine)
     with pytest.raises(InvalidInput, match="competent ministry"):
         engine.assign_coordinator(case_id, coordinator="yamaguchi-city", actor=OPERATOR)
-    assert engine.case(case_id).coordinator.id == NIIGATA
+    assert engine.case(case_id, viewer=SYSTEM).coordinator.id == NIIGATA
 
 
 def test_assign_coordinator_is_refused_to_the_reporter_itself(engine: Engine) -> None:
@@ -617,7 +624,7 @@ def test_directory_import_adds_and_updates(engine: Engine, tmp_path: Path) -> No
     assert engine.organisation("試験町").prefecture == "pref-niigata"
     assert engine.organisation("sanjo").daytime_phone == "000-9999-0002"
     case_id = engine.open_case(reporter="試験町", title="x").case_id
-    assert engine.case(case_id).coordinator.id == NIIGATA
+    assert engine.case(case_id, viewer=SYSTEM).coordinator.id == NIIGATA
 
 
 def test_directory_import_refuses_a_bad_check_digit_and_writes_nothing(
@@ -667,12 +674,12 @@ def test_changed_flow_text_is_a_new_version_and_old_cases_keep_theirs(
         assert newer.flows()["incident"][1] == 2
         assert newer.flows()["mislink"][1] == 1
         new_case = newer.open_case(reporter=SANJO, title="x").case_id
-        assert newer.case(new_case).flow_version == 2
-        assert newer.case(old_case).flow_version == 1
-        assert newer.case(old_case).steps[0].title == "異常発生を検知"
-        assert newer.case(new_case).steps[0].title == "異常発生を検知（改）"
+        assert newer.case(new_case, viewer=SYSTEM).flow_version == 2
+        assert newer.case(old_case, viewer=SYSTEM).flow_version == 1
+        assert newer.case(old_case, viewer=SYSTEM).steps[0].title == "異常発生を検知"
+        assert newer.case(new_case, viewer=SYSTEM).steps[0].title == "異常発生を検知（改）"
         newer.advance(old_case, "detect_anomaly", actor=SANJO)
-        assert newer.replay(old_case) == "detect"
+        assert newer.replay(old_case, viewer=SYSTEM) == "detect"
     with Engine(db_url) as same_again:
         assert same_again.flows()["incident"][1] == 1  # the original text is version 1 still
 
@@ -738,13 +745,13 @@ def test_tampered_event_is_named_by_verify(engine: Engine) -> None:
     case_id = open_sanjo(engine)
     do(engine, case_id, *DETECT)
     other = open_sanjo(engine)
-    assert all(r.ok for r in engine.verify())
+    assert all(r.ok for r in engine.verify(viewer=SYSTEM))
     _sql(
         engine,
         "UPDATE timeline_event SET note = 'nothing happened' WHERE case_id = :c AND seq = 3",
         c=case_id,
     )
-    report = {r.case_id: r for r in engine.verify()}
+    report = {r.case_id: r for r in engine.verify(viewer=SYSTEM)}
     assert not report[case_id].ok
     assert report[case_id].bad_seq == 3
     assert "does not match its hash" in (report[case_id].problem or "")
@@ -756,7 +763,7 @@ def test_deleting_the_last_event_is_detected(engine: Engine) -> None:
     case_id = open_sanjo(engine)
     do(engine, case_id, "detect_anomaly", "report_status")
     _sql(engine, "DELETE FROM timeline_event WHERE case_id = :c AND seq = 3", c=case_id)
-    (report,) = engine.verify(case_id)
+    (report,) = engine.verify(case_id, viewer=SYSTEM)
     assert not report.ok
     assert report.bad_seq == 3
     assert "removed" in (report.problem or "")
@@ -767,7 +774,7 @@ def test_deleting_an_event_in_the_middle_is_detected(engine: Engine) -> None:
     case_id = open_sanjo(engine)
     do(engine, case_id, "detect_anomaly", "report_status")
     _sql(engine, "DELETE FROM timeline_event WHERE case_id = :c AND seq = 2", c=case_id)
-    (report,) = engine.verify(case_id)
+    (report,) = engine.verify(case_id, viewer=SYSTEM)
     assert not report.ok
     assert report.bad_seq == 3
     assert "event 2 is missing" in (report.problem or "")
@@ -778,8 +785,8 @@ def test_replay_equals_the_stored_state_at_every_step(engine: Engine) -> None:
     case_id = open_sanjo(engine, "security_incident")
     for step in ["detect_anomaly", "report_to_nisc", *WHOLE_CASE[1:]]:
         do(engine, case_id, step)
-        assert engine.replay(case_id) == engine.case(case_id).state
-    assert engine.replay(case_id) == "closed"
+        assert engine.replay(case_id, viewer=SYSTEM) == engine.case(case_id, viewer=SYSTEM).state
+    assert engine.replay(case_id, viewer=SYSTEM) == "closed"
 
 
 def test_events_are_aware_and_in_order(engine: Engine, clock: MovableClock) -> None:
@@ -788,7 +795,7 @@ def test_events_are_aware_and_in_order(engine: Engine, clock: MovableClock) -> N
     clock.advance(timedelta(hours=1))
     at = datetime(2026, 4, 1, 12, 30)  # naive: Japan time
     engine.advance(case_id, "detect_anomaly", actor=SANJO, at=at)
-    first, second = engine.case(case_id).timeline
+    first, second = engine.case(case_id, viewer=SYSTEM).timeline
     assert first.at == clock.now() - timedelta(hours=1)
     assert second.at.utcoffset() is not None
     assert second.at.isoformat() == "2026-04-01T03:30:00+00:00"
@@ -799,22 +806,22 @@ def test_empty_database_is_not_initialised(db_url: str) -> None:
     """Every command on a database without irflow's schema says to run `irflow init`."""
     with Engine(db_url) as empty:
         with pytest.raises(NotInitialised, match="irflow init"):
-            empty.cases()
+            empty.cases(viewer=SYSTEM)
         with pytest.raises(NotInitialised):
             empty.open_case(reporter=SANJO, title="x")
         with pytest.raises(NotInitialised):
-            empty.verify()
+            empty.verify(viewer=SYSTEM)
 
 
 def test_nul_in_text_is_refused_on_every_backend(engine: Engine) -> None:
     """A NUL character in a title or note is bad input on every backend, and nothing is written."""
     with pytest.raises(InvalidInput, match="NUL"):
         engine.open_case(reporter="sanjo", title="サンプル\x00障害")
-    assert engine.cases() == []
+    assert engine.cases(viewer=SYSTEM) == []
     case = engine.open_case(reporter="sanjo", title="サンプル障害")
     with pytest.raises(InvalidInput, match="NUL"):
         engine.advance(case.case_id, "detect_anomaly", actor="sanjo", note="a\x00b")
-    assert engine.case(case.case_id).version == 1
+    assert engine.case(case.case_id, viewer=SYSTEM).version == 1
 
 
 def test_a_command_cannot_be_dated_before_the_latest_event(engine: Engine) -> None:
@@ -824,16 +831,16 @@ def test_a_command_cannot_be_dated_before_the_latest_event(engine: Engine) -> No
     engine.advance(case.case_id, "detect_anomaly", actor="sanjo", at=later)
     with pytest.raises(InvalidInput, match="cannot be dated before"):
         engine.advance(case.case_id, "report_status", actor="sanjo")
-    assert engine.case(case.case_id).version == 2
+    assert engine.case(case.case_id, viewer=SYSTEM).version == 2
 
 
 def test_reporter_cannot_pick_another_prefecture_as_coordinator(engine: Engine) -> None:
     """At open, a coordinator other than the default must be a ministry or aggregation agency."""
     with pytest.raises(InvalidInput, match="新潟県"):
         engine.open_case(reporter="sanjo", title="サンプル", coordinator="pref-tokyo")
-    assert engine.cases() == []
+    assert engine.cases(viewer=SYSTEM) == []
     case = engine.open_case(reporter="sanjo", title="サンプル", coordinator="mhlw")
-    assert engine.case(case.case_id).coordinator.id == "mhlw"
+    assert engine.case(case.case_id, viewer=SYSTEM).coordinator.id == "mhlw"
 
 
 def test_declare_beyond_own_capacity_outside_a_step(engine: Engine) -> None:
@@ -851,12 +858,12 @@ def test_declare_beyond_own_capacity_outside_a_step(engine: Engine) -> None:
         engine.declare(case_id, "beyond_own_capacity", actor="pref-niigata")
     done = engine.declare(case_id, "beyond_own_capacity", actor="sanjo", note="サンプル")
     assert done.event.action == "flag_declared"
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     steps = {s.id: s for s in view.steps}
     assert steps["investigate_event"].required
     assert steps["receive_analysis"].status == "waiting"
     assert {d.step for d in view.deadlines} == {"investigate_event"}
-    assert engine.replay(case_id) == view.state
+    assert engine.replay(case_id, viewer=SYSTEM) == view.state
     with pytest.raises(InvalidInput, match="already"):
         engine.declare(case_id, "beyond_own_capacity", actor="sanjo")
 

@@ -26,6 +26,7 @@ from irflow.engine import escalation
 from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
+from irflow.engine.rules import SYSTEM
 from irflow.engine.scheduler import Runner, TickReport
 from irflow.engine.timeline import Event
 from irflow.testing import MovableClock
@@ -61,7 +62,7 @@ def do(engine: Engine, case_id: int, *steps: str) -> None:
 
 
 def escalated(engine: Engine, case_id: int) -> list[Event]:
-    return [e for e in engine.timeline(case_id) if e.action == "escalated"]
+    return [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
 
 
 def rungs(engine: Engine, case_id: int) -> list[tuple[str | None, int, str]]:
@@ -108,7 +109,7 @@ def test_case_left_alone_climbs_its_whole_ladder_once_in_order_on_time(
     for moment in sorted(moments):
         clock.set(moment)
         fired += [(moment, f.step, f.rung, f.action, f.told) for f in engine.sweep()]
-        listed = [c.id for c in engine.cases(overdue=True)]
+        listed = [c.id for c in engine.cases(overdue=True, viewer=SYSTEM)]
         assert listed == ([case_id] if moment >= dues[0] else []), moment
 
     assert fired == [
@@ -133,9 +134,9 @@ def test_case_left_alone_climbs_its_whole_ladder_once_in_order_on_time(
         phones = [s for s in notify["contact_plan"]["steps"] if s["action"] == "phone"]
         assert phones, notify["contact_plan"]
         assert phones[0]["number"] == engine.organisation(owner).daytime_phone
-    (chain,) = engine.verify(case_id)
+    (chain,) = engine.verify(case_id, viewer=SYSTEM)
     assert chain.ok, chain.problem
-    view = engine.case(case_id)
+    view = engine.case(case_id, viewer=SYSTEM)
     assert [(d.step, d.rung, d.fired_at) for d in view.deadlines] == [
         (step, rung, due) for (rung, _, _), due in zip(LADDER, dues, strict=True)
     ]
@@ -151,7 +152,7 @@ def test_first_step_deadline_counts_from_the_case_opening(
     case_id = open_sanjo(engine)
     deadline = START + timedelta(minutes=30)  # detect_anomaly: 30m
     assert [(d.step, d.rung, d.action, d.deadline_at, d.due_at, d.fired_at)
-            for d in engine.deadlines(case_id)] == [
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
         ("detect_anomaly", rung, action, deadline, deadline + after, None)
         for rung, action, after in LADDER
     ]  # fmt: skip
@@ -170,13 +171,13 @@ def test_completing_a_step_removes_its_rungs_and_the_overdue_mark(
     case_id = open_sanjo(engine)
     clock.set(START + timedelta(minutes=31))
     assert [f.action for f in engine.sweep()] == ["remind"]
-    assert [c.id for c in engine.cases(overdue=True)] == [case_id]
+    assert [c.id for c in engine.cases(overdue=True, viewer=SYSTEM)] == [case_id]
 
     clock.set(START + timedelta(minutes=40))
     do(engine, case_id, "detect_anomaly")
-    assert {d.step for d in engine.deadlines(case_id)} == {"report_status"}
-    assert all(d.fired_at is None for d in engine.deadlines(case_id))
-    assert engine.cases(overdue=True) == []
+    assert {d.step for d in engine.deadlines(case_id, viewer=SYSTEM)} == {"report_status"}
+    assert all(d.fired_at is None for d in engine.deadlines(case_id, viewer=SYSTEM))
+    assert engine.cases(overdue=True, viewer=SYSTEM) == []
 
     clock.set(START + timedelta(days=1))
     fired = engine.sweep()
@@ -185,7 +186,7 @@ def test_completing_a_step_removes_its_rungs_and_the_overdue_mark(
         ("detect_anomaly", 1, "remind"),
         *(("report_status", n, action) for n, action, _ in LADDER),
     ]
-    (chain,) = engine.verify(case_id)
+    (chain,) = engine.verify(case_id, viewer=SYSTEM)
     assert chain.ok
 
 
@@ -193,13 +194,13 @@ def test_deadlines_follow_the_open_steps_until_the_case_closes(engine: Engine) -
     """At every point the rungs on file are those of the open required steps; closed, none."""
     case_id = open_sanjo(engine)
     for step in WHOLE_CASE:
-        view = engine.case(case_id)
+        view = engine.case(case_id, viewer=SYSTEM)
         open_required = {s.id for s in view.steps if s.status == "open" and s.required}
         assert {d.step for d in view.deadlines} == open_required, step
         assert len(view.deadlines) == 3 * len(open_required)
         do(engine, case_id, step)
-    assert engine.case(case_id).state == "closed"
-    assert engine.deadlines(case_id) == []
+    assert engine.case(case_id, viewer=SYSTEM).state == "closed"
+    assert engine.deadlines(case_id, viewer=SYSTEM) == []
     assert engine.next_deadline() is None
     assert engine.sweep(START + timedelta(days=365)) == []
 
@@ -226,7 +227,7 @@ def test_working_day_deadline_skips_closed_days(
     clock.set(opened)
     case_id = open_sanjo(engine)
     do(engine, case_id, *DETECT)  # analyse_event opens now
-    rows = engine.deadlines(case_id)
+    rows = engine.deadlines(case_id, viewer=SYSTEM)
     assert [(d.step, d.opened_at, d.deadline_at, d.due_at) for d in rows] == [
         ("analyse_event", opened, deadline, deadline + after) for _, _, after in LADDER
     ]
@@ -346,14 +347,14 @@ def test_step_done_while_its_rung_fires_runs_again_after_it_not_deadlocked(
         assert sweep.error is None
         assert [(f.step, f.rung) for f in sweep.value] == [("detect_anomaly", 1)]
         assert command.error is None, command.error
-        actions = [e.action for e in engine.timeline(case_id)]
+        actions = [e.action for e in engine.timeline(case_id, viewer=SYSTEM)]
         assert actions == ["opened", "escalated", "step_completed"]
         assert command.value.version == len(actions)
     finally:
         other.close()
-    assert {d.step for d in engine.deadlines(case_id)} == {"report_status"}
+    assert {d.step for d in engine.deadlines(case_id, viewer=SYSTEM)} == {"report_status"}
     assert rungs(engine, case_id) == [("detect_anomaly", 1, "remind")]
-    (chain,) = engine.verify(case_id)
+    (chain,) = engine.verify(case_id, viewer=SYSTEM)
     assert chain.ok
 
 
@@ -382,7 +383,7 @@ def test_sweep_during_a_command_on_the_same_step_fires_nothing_and_blocks_nothin
     assert command.error is None, command.error
     assert sweep.error is None, sweep.error
     assert sweep.value == []
-    assert {d.step for d in engine.deadlines(case_id)} == {"report_status"}
+    assert {d.step for d in engine.deadlines(case_id, viewer=SYSTEM)} == {"report_status"}
     assert rungs(engine, case_id) == []
 
 
@@ -412,7 +413,7 @@ def test_later_rungs_wait_for_an_earlier_rung_another_sweeper_is_firing(
     both = [(f.rung, f.action) for f in [*first.value, *second.value]]
     assert sorted(both) == [(n, a) for n, a, _ in LADDER]
     assert rungs(engine, case_id) == [("detect_anomaly", n, a) for n, a, _ in LADDER]
-    (chain,) = engine.verify(case_id)
+    (chain,) = engine.verify(case_id, viewer=SYSTEM)
     assert chain.ok
 
 
@@ -517,7 +518,7 @@ def test_cli_sweep_twice_at_the_same_moment_fires_nothing_the_second_time(
     with Engine(f"sqlite:///{tmp_path / 'cron.db'}") as engine:
         assert rungs(engine, 1) == [("report_status", 1, "remind"), ("report_status", 2, "notify")]
         assert [e.actor for e in escalated(engine, 1)] == [None, None]
-        assert engine.verify(1)[0].ok
+        assert engine.verify(1, viewer=SYSTEM)[0].ok
 
 
 def test_a_late_flag_moves_the_deadlines_with_the_steps(engine: Engine) -> None:
@@ -539,11 +540,14 @@ def test_a_late_flag_moves_the_deadlines_with_the_steps(engine: Engine) -> None:
         "receive_occurrence_report",
         "analyse_event",
     )
-    assert {d.step for d in engine.deadlines(case_id)} == {"receive_analysis", "report_to_nisc"}
+    assert {d.step for d in engine.deadlines(case_id, viewer=SYSTEM)} == {
+        "receive_analysis",
+        "report_to_nisc",
+    }
     engine.advance(case_id, "report_to_nisc", actor=SANJO, declare=["beyond_own_capacity"])
-    assert {d.step for d in engine.deadlines(case_id)} == {"investigate_event"}
+    assert {d.step for d in engine.deadlines(case_id, viewer=SYSTEM)} == {"investigate_event"}
     do(engine, case_id, "investigate_event")
-    assert {d.step for d in engine.deadlines(case_id)} == {"receive_analysis"}
+    assert {d.step for d in engine.deadlines(case_id, viewer=SYSTEM)} == {"receive_analysis"}
     do(
         engine,
         case_id,
@@ -558,8 +562,8 @@ def test_a_late_flag_moves_the_deadlines_with_the_steps(engine: Engine) -> None:
         "receive_completion",
         "announce_status",
     )
-    assert engine.case(case_id).state == "closed"
-    assert engine.deadlines(case_id) == []
+    assert engine.case(case_id, viewer=SYSTEM).state == "closed"
+    assert engine.deadlines(case_id, viewer=SYSTEM) == []
 
 
 def test_a_rung_that_cannot_fire_does_not_hold_back_the_others(
@@ -579,6 +583,6 @@ def test_a_rung_that_cannot_fire_does_not_hold_back_the_others(
     clock.set(START + timedelta(minutes=31))  # both first rungs due, the first case's earlier
     fired = engine.sweep()
     assert [(f.case_id, f.rung) for f in fired] == [(second, 1)]
-    assert [d.fired_at for d in engine.deadlines(first)] == [None, None, None]
+    assert [d.fired_at for d in engine.deadlines(first, viewer=SYSTEM)] == [None, None, None]
     monkeypatch.setattr(escalation, "_fire", real_fire)
     assert [(f.case_id, f.rung) for f in engine.sweep()] == [(first, 1)]

@@ -33,6 +33,7 @@ from irflow.clock import JST
 from irflow.engine import forms
 from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow, parse_flow
+from irflow.engine.rules import SYSTEM
 from irflow.engine.tables import OutboxRow
 from irflow.errors import InvalidInput, NotAllowed, NotFound, StepNotOpen
 from irflow.notifiers.memory import MemoryNotifier
@@ -82,15 +83,15 @@ def chain_of(engine: Engine, case_id: int, viewer: str = SANJO) -> list[str]:
 def assert_replays_and_verifies(engine: Engine, case_id: int) -> None:
     """The timeline replays to the stored state and its hash chain is intact."""
     view = engine.case(case_id, viewer=view_of(engine, case_id))
-    assert engine.replay(case_id) == view.state
-    (report,) = engine.verify(case_id)
+    assert engine.replay(case_id, viewer=SYSTEM) == view.state
+    (report,) = engine.verify(case_id, viewer=SYSTEM)
     assert report.ok, report
     assert report.events == len(view.timeline)
 
 
 def view_of(engine: Engine, case_id: int) -> str:
     """An organisation that may see ``case_id``: its opener (read off the timeline)."""
-    opened = engine.timeline(case_id)[0]
+    opened = engine.timeline(case_id, viewer=SYSTEM)[0]
     assert opened.actor is not None
     return opened.actor
 
@@ -340,7 +341,7 @@ def test_operator_cannot_ask_and_nothing_is_written(engine: Engine) -> None:
     assert not isinstance(refused.value, StepNotOpen)
     assert engine.cases(viewer=OPERATOR) == []
     assert engine.outbox() == []
-    assert engine.verify() == []
+    assert engine.verify(viewer=SYSTEM) == []
 
 
 # --------------------------------------------------------------------------- 3. follow-up, close
@@ -442,7 +443,7 @@ def test_only_the_asker_closes_and_only_once_answered(inquiries: Engine) -> None
     for action in ("close", "follow_up"):
         with pytest.raises(StepNotOpen, match="closed"):
             engine.advance(case_id, action, actor=SANJO, note="x", at=hour(3))
-    assert engine.replay(case_id) == "closed"
+    assert engine.replay(case_id, viewer=SYSTEM) == "closed"
 
 
 # --------------------------------------------------------------------------- 4. FAQ first
@@ -464,7 +465,7 @@ def test_inquiry_without_the_faq_check_writes_nothing_and_names_the_faq(engine: 
     assert engine.cases(viewer=SANJO) == []
     assert engine.cases(viewer=NIIGATA) == []
     assert engine.outbox() == []
-    assert engine.verify() == []
+    assert engine.verify(viewer=SYSTEM) == []
     # With the check, the same inquiry is opened (and is the only case).
     case_id = ask(engine)
     assert [c.id for c in engine.cases(viewer=SANJO)] == [case_id]
@@ -508,7 +509,7 @@ def test_an_organisation_outside_the_chain_learns_nothing(engine: Engine, outsid
 def test_receivers_keep_seeing_an_inquiry_after_the_answer_passed(engine: Engine) -> None:
     """The chain is the inquiry's audience for good: the operator and J-LIS, reached
     once, still see it (and list it) after the answer went down to 三条市 and it closed;
-    without a viewer nobody sees it."""
+    the system sees it too, and an organisation outside the chain never does."""
     case_id = ask(engine)
     expected = not_found_message(engine, case_id)
     assert [c.id for c in engine.cases(flow="inquiry", viewer=JLIS)] == []
@@ -521,24 +522,25 @@ def test_receivers_keep_seeing_an_inquiry_after_the_answer_passed(engine: Engine
     for member in (SANJO, NIIGATA, JLIS, OPERATOR):
         assert engine.case(case_id, viewer=member).state == "closed"
         assert [c.id for c in engine.cases(flow="inquiry", viewer=member)] == [case_id]
-    with pytest.raises(NotFound) as anonymous:
-        engine.case(case_id)
-    assert str(anonymous.value) == expected
-    assert engine.cases() == []
-    assert engine.cases(flow="inquiry") == []
-    with pytest.raises(NotFound):
+    assert engine.case(case_id, viewer=SYSTEM).state == "closed"
+    assert [c.id for c in engine.cases(flow="inquiry", viewer=SYSTEM)] == [case_id]
+    with pytest.raises(NotFound) as outsider:
         engine.case(case_id, viewer=ISHIKAWA)
+    assert str(outsider.value) == expected
 
 
-def test_incident_cases_stay_visible_to_everyone(engine: Engine) -> None:
-    """Visibility is the inquiry's (visibility: participants): an incident case is still
-    shown without a viewer and to any viewer, and listed beside the viewer's inquiries."""
+def test_incident_cases_are_visible_to_their_participants_only(engine: Engine) -> None:
+    """Since the gate an incident is like an inquiry: shown to its participants (the
+    operator takes part in every incident) and to the system, to nobody else, and
+    listed beside the viewer's inquiries."""
     incident = engine.open_case(reporter=SANJO, title="照会の応答なし", at=T0).case_id
     inquiry = ask(engine, at=hour(1))
-    assert engine.case(incident).flow == "incident"
-    assert engine.case(incident, viewer=ISHIKAWA).id == incident
-    assert [c.id for c in engine.cases()] == [incident]
-    assert [c.id for c in engine.cases(viewer=ISHIKAWA)] == [incident]
+    assert engine.case(incident, viewer=SYSTEM).flow == "incident"
+    assert engine.case(incident, viewer=OPERATOR).id == incident
+    with pytest.raises(NotFound):
+        engine.case(incident, viewer=ISHIKAWA)
+    assert [c.id for c in engine.cases(viewer=SYSTEM)] == [incident, inquiry]
+    assert engine.cases(viewer=ISHIKAWA) == []
     assert [c.id for c in engine.cases(viewer=NIIGATA)] == [incident, inquiry]
     assert [c.id for c in engine.cases(flow="incident", viewer=SANJO)] == [incident]
 
@@ -583,7 +585,7 @@ def test_unanswered_inquiry_reminds_the_holder_then_tells_its_reception_tier(
     case_id = ask(engine, at=asked)
     deadline, notify = jst(9, 25, 10), jst(9, 28, 10)
     assert [(d.step, d.rung, d.action, d.opened_at, d.deadline_at, d.due_at)
-            for d in engine.deadlines(case_id)] == [
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
         ("asking", 1, "remind", asked, deadline, deadline),
         ("asking", 2, "notify", asked, deadline, notify),
     ]  # fmt: skip
@@ -601,14 +603,14 @@ def test_unanswered_inquiry_reminds_the_holder_then_tells_its_reception_tier(
     assert view.holder is not None
     assert view.holder.id == NIIGATA
     assert engine.sweep(notify + timedelta(days=30)) == []  # each rung fires once
-    escalated = [e for e in engine.timeline(case_id) if e.action == "escalated"]
+    escalated = [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
     assert [(e.at, e.step, e.actor, e.payload["action"], e.payload["told"]) for e in escalated] == [
         (deadline, "asking", None, "remind", [NIIGATA]),
         (notify, "asking", None, "notify", [JLIS]),
     ]
     mails = [r for r in engine.outbox() if r.template == "mail_escalation"]
     assert [json.loads(r.recipients) for r in mails] == [[NIIGATA], [JLIS]]
-    assert engine.replay(case_id) == "asking"
+    assert engine.replay(case_id, viewer=SYSTEM) == "asking"
 
 
 def test_escalation_moves_the_deadline_to_the_new_holder_and_relays_have_their_own(
@@ -625,7 +627,7 @@ def test_escalation_moves_the_deadline_to_the_new_holder_and_relays_have_their_o
     ]
     engine.advance(case_id, "escalate", actor=NIIGATA, note="J-LISへ", at=jst(9, 25, 15))
     assert [(d.step, d.action, d.opened_at, d.deadline_at, d.due_at, d.fired_at)
-            for d in engine.deadlines(case_id)] == [
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
         ("asking", "remind", jst(9, 25, 15), jst(9, 29, 15), jst(9, 29, 15), None),
         ("asking", "notify", jst(9, 25, 15), jst(9, 29, 15), jst(9, 30, 15), None),
     ]  # fmt: skip
@@ -642,7 +644,7 @@ def test_escalation_moves_the_deadline_to_the_new_holder_and_relays_have_their_o
     # J-LIS answers on Friday afternoon: 新潟県 has until Monday to relay it.
     engine.advance(case_id, "answer", actor=JLIS, note="回答", at=jst(10, 2, 16))
     assert [(d.step, d.action, d.opened_at, d.deadline_at, d.due_at)
-            for d in engine.deadlines(case_id)] == [
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
         ("relaying", "remind", jst(10, 2, 16), jst(10, 5, 16), jst(10, 5, 16)),
         ("relaying", "notify", jst(10, 2, 16), jst(10, 5, 16), jst(10, 6, 16)),
     ]  # fmt: skip
@@ -652,10 +654,10 @@ def test_escalation_moves_the_deadline_to_the_new_holder_and_relays_have_their_o
         (jst(10, 6, 16), "relaying", 2, "notify", (JLIS,)),
     ]
     engine.advance(case_id, "relay", actor=NIIGATA, at=jst(10, 6, 17))
-    assert engine.deadlines(case_id) == []
+    assert engine.deadlines(case_id, viewer=SYSTEM) == []
     assert engine.sweep(jst(12, 1, 10)) == []
 
-    escalated = [e for e in engine.timeline(case_id) if e.action == "escalated"]
+    escalated = [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
     assert [(e.at, e.step, e.payload["action"], e.payload["told"]) for e in escalated] == [
         (jst(9, 25, 10), "asking", "remind", [NIIGATA]),
         (jst(9, 29, 15), "asking", "remind", [JLIS]),
@@ -671,7 +673,7 @@ def test_year_end_closure_holds_the_deadline(engine: Engine) -> None:
     Monday 28 December 2026 (the last working day) is due two working days later:
     Tuesday 5 January 2027."""
     case_id = ask(engine, at=jst(12, 28, 10))
-    (remind, notify) = engine.deadlines(case_id)
+    (remind, notify) = engine.deadlines(case_id, viewer=SYSTEM)
     assert remind.deadline_at == datetime(2027, 1, 5, 10, tzinfo=JST)
     assert notify.due_at == datetime(2027, 1, 6, 10, tzinfo=JST)
 
@@ -710,10 +712,14 @@ def test_changed_inquiry_flow_is_version_2_and_open_inquiries_finish_under_1(
         new = ask(newer, at=jst(4, 2, 10))
         assert newer.case(new, viewer=SANJO).flow_version == 2
         assert newer.case(old, viewer=SANJO).flow_version == 1
-        assert [d.deadline_at for d in newer.deadlines(new)] == [jst(4, 7, 10)] * 2  # 3 days
+        assert [d.deadline_at for d in newer.deadlines(new, viewer=SYSTEM)] == [
+            jst(4, 7, 10)
+        ] * 2  # 3 days
 
         newer.advance(old, "escalate", actor=NIIGATA, note="J-LISへ", at=jst(4, 2, 10))
-        assert [d.deadline_at for d in newer.deadlines(old)] == [jst(4, 6, 10)] * 2  # 2 days
+        assert [d.deadline_at for d in newer.deadlines(old, viewer=SYSTEM)] == [
+            jst(4, 6, 10)
+        ] * 2  # 2 days
         versions = {(v.flow.name, v.version): (v.current, v.open) for v in newer.flow_versions()}
         assert versions[("inquiry", 1)] == (False, 1)
         assert versions[("inquiry", 2)] == (True, 1)
@@ -721,11 +727,11 @@ def test_changed_inquiry_flow_is_version_2_and_open_inquiries_finish_under_1(
         newer.advance(old, "answer", actor=JLIS, note="回答", at=jst(4, 2, 11))
         newer.advance(old, "relay", actor=NIIGATA, at=jst(4, 2, 12))
         newer.advance(old, "close", actor=SANJO, at=jst(4, 2, 13))
-        assert newer.replay(old) == "closed"
+        assert newer.replay(old, viewer=SYSTEM) == "closed"
         versions = {(v.flow.name, v.version): (v.current, v.open) for v in newer.flow_versions()}
         assert versions[("inquiry", 1)] == (False, 0)
         assert versions[("inquiry", 2)] == (True, 1)
-        assert all(r.ok for r in newer.verify())
+        assert all(r.ok for r in newer.verify(viewer=SYSTEM))
 
 
 # --------------------------------------------------------------------------- 8. replay, verify
@@ -764,9 +770,9 @@ def test_every_inquiry_timeline_replays_to_its_state_and_verifies(engine: Engine
         engine.advance(case_id, action, actor=actor, note=note, at=moment)
         for each in ids:
             assert_replays_and_verifies(engine, each)
-    assert any(e.action == "escalated" for i in ids for e in engine.timeline(i))
-    assert [engine.replay(i) for i in ids] == ["closed"] * 3
-    assert all(r.ok for r in engine.verify())
+    assert any(e.action == "escalated" for i in ids for e in engine.timeline(i, viewer=SYSTEM))
+    assert [engine.replay(i, viewer=SYSTEM) for i in ids] == ["closed"] * 3
+    assert all(r.ok for r in engine.verify(viewer=SYSTEM))
 
 
 REQUEST_FLOW = """

@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from irflow.engine import chain as chain_rules
-from irflow.engine import rules
 from irflow.engine.columns import split
 from irflow.engine.commands.base import CommandRoom
 from irflow.engine.commands.checks import check_moment, check_version
 from irflow.engine.context import Context
+from irflow.engine.directory import Organisation
 from irflow.engine.effects import deadlines_for
 from irflow.engine.flow import Action, CaseFacts, CaseModel, Flow
 from irflow.engine.ledger import CaseRecord, Effects, OutboxRecord
@@ -35,16 +35,16 @@ class StateCommands(CommandRoom):
         flow: Flow,
         name: str,
         *,
-        actor: str,
+        org: Organisation,
+        held: list[str],
         note: str | None,
         at: datetime,
         expect_version: int | None,
         declare: Sequence[str] = (),
     ) -> Advanced:
-        """Do action ``name`` on ``case`` (read in ``conn``'s transaction) as ``actor``."""
+        """Do action ``name`` on ``case`` (read in ``conn``'s transaction) as ``org``,
+        a participant holding the roles ``held``."""
         ctx = self.ctx
-        org = self.actor(case, actor)
-        held = rules.roles(case, org, flow, ctx.directory)
         if declare:
             raise InvalidInput(
                 f"flow {flow.name!r} is a flow of states and actions; it declares no flags "

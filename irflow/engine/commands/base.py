@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from irflow.engine.context import Context
-from irflow.engine.directory import Organisation
 from irflow.engine.flow import Flow
 from irflow.engine.ledger import CaseRecord
 from irflow.engine.recorder import Recorder
@@ -36,12 +35,6 @@ class CommandRoom:
             self.ctx.ready()
             raise no_case(case_id)
         return case, self.ctx.registry.loaded(case.flow, case.flow_version)
-
-    def actor(self, case: CaseRecord, ref: str) -> Organisation:
-        # The usual caller names a participant by id: no search needed.
-        if ref in (case.reporter_id, case.coordinator_id, case.operator_id):
-            return self.ctx.directory.by_id(ref)
-        return self.ctx.directory.find(ref)
 
     def warm(self) -> None:
         """Load what a command reads besides its case (the directory, the calendar)

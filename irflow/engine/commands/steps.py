@@ -64,17 +64,16 @@ class PhaseCommands(CommandRoom):
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
+        org = ctx.directory.find(actor)
         self.warm()
         with ctx.ledger.connection() as conn:
             case, flow = self.load(conn, case_id)
+            held = rules.roles(case, org)  # before anything else is said of the case
             if of is not None and of != flow_kind(flow):
-                # Only a participant learns what the case is; anyone else is refused
-                # as it would be by the command that fits.
-                rules.roles(case, self.actor(case, actor), flow, ctx.directory)
                 raise wrong_kind(case_id, flow, of)
             if flow.stateful:
                 return self.states.act(
-                    conn, case, flow, step, actor=actor, note=note, at=moment,
+                    conn, case, flow, step, org=org, held=held, note=note, at=moment,
                     expect_version=expect_version, declare=declare,
                 )  # fmt: skip
             spec = flow.steps.get(step)
@@ -83,8 +82,6 @@ class PhaseCommands(CommandRoom):
                     f"case {case_id} runs flow {flow.name!r}, which has no step {step!r}; "
                     f"its steps are {', '.join(flow.steps)}"
                 )
-            org = self.actor(case, actor)
-            held = rules.roles(case, org, flow, ctx.directory)
             if spec.tier not in held:
                 raise rules.not_your_step(case, org, held, spec, ctx.directory)
             check_moment(case, moment)
@@ -169,11 +166,11 @@ class PhaseCommands(CommandRoom):
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
+        org = ctx.directory.find(actor)
         self.warm()
         with ctx.ledger.connection() as conn:
             case, flow = self.load(conn, case_id)
-            org = self.actor(case, actor)
-            held = rules.roles(case, org, flow, ctx.directory)
+            held = rules.roles(case, org)
             flags = declared_flags(case, flow, held, [flag])
             check_moment(case, moment)
             check_version(case, expect_version)
@@ -213,11 +210,11 @@ class PhaseCommands(CommandRoom):
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
+        org = ctx.directory.find(actor)
         self.warm()
         with ctx.ledger.connection() as conn:
-            case, flow = self.load(conn, case_id)
-            org = self.actor(case, actor)
-            held = rules.roles(case, org, flow, ctx.directory)
+            case, _ = self.load(conn, case_id)
+            held = rules.roles(case, org)
             if case.chain:
                 raise InvalidInput(
                     f"case {case_id} follows a chain of reception tiers; its receivers change "
@@ -269,12 +266,12 @@ class PhaseCommands(CommandRoom):
 
         ctx = self.ctx
         moment = ctx.now(at)
+        org = ctx.directory.find(actor)
         self.warm()
         routing, calendar = ctx.routing, ctx.calendar
         with ctx.ledger.connection() as conn:
             case, flow = self.load(conn, case_id)
-            org = self.actor(case, actor)
-            held = rules.roles(case, org, flow, ctx.directory)
+            held = rules.roles(case, org)
             check_moment(case, moment)
             facts = CaseFacts(
                 kinds=split(case.kinds), flags=split(case.flags), done=json.loads(case.steps_done)
