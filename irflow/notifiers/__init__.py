@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from irflow.notifiers.base import Attachment, DeliveryFailed, Message, Notifier, Recipient
+from irflow.errors import DeliveryFailed
+from irflow.notifiers.base import Attachment, Message, Notifier, Recipient
 
 if TYPE_CHECKING:
     from irflow.notifiers.mail import MailNotifier
