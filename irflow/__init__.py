@@ -9,6 +9,22 @@ import typing as _typing
 
 from irflow._exports import lazy_exports as _lazy_exports
 
+# The errors cost nothing to import (and `irflow --help` imports them anyway).
+from irflow.errors import (
+    AmbiguousName,
+    Conflict,
+    DeliveryFailed,
+    InvalidFlow,
+    InvalidInput,
+    IrflowError,
+    NotAllowed,
+    NotFound,
+    NotInitialised,
+    StepNotOpen,
+    StorageError,
+    TemplateFieldError,
+)
+
 if _typing.TYPE_CHECKING:
     from irflow.clock import Clock, FixedClock, SystemClock, parse_moment
     from irflow.engine.core import Advanced, Engine, InitReport
@@ -16,20 +32,6 @@ if _typing.TYPE_CHECKING:
     from irflow.engine.flow import Flow, load_flow_file, parse_flow
     from irflow.engine.timeline import ChainReport, Event
     from irflow.engine.views import CaseSummary, CaseView, StepView
-    from irflow.errors import (
-        AmbiguousName,
-        Conflict,
-        DeliveryFailed,
-        InvalidFlow,
-        InvalidInput,
-        IrflowError,
-        NotAllowed,
-        NotFound,
-        NotInitialised,
-        StepNotOpen,
-        StorageError,
-        TemplateFieldError,
-    )
 else:
     # Names load on first use, so that `irflow --help` does not import the database
     # stack. When a name moves, change its line here and in the imports above.
@@ -42,20 +44,6 @@ else:
             "irflow.engine.flow": ["Flow", "load_flow_file", "parse_flow"],
             "irflow.engine.timeline": ["ChainReport", "Event"],
             "irflow.engine.views": ["CaseSummary", "CaseView", "StepView"],
-            "irflow.errors": [
-                "AmbiguousName",
-                "Conflict",
-                "DeliveryFailed",
-                "InvalidFlow",
-                "InvalidInput",
-                "IrflowError",
-                "NotAllowed",
-                "NotFound",
-                "NotInitialised",
-                "StepNotOpen",
-                "StorageError",
-                "TemplateFieldError",
-            ],
         },
     )
 
