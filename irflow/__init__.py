@@ -3,72 +3,53 @@
 The public API is what ``__all__`` lists; everything else is private and may change.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` and no bare ``TYPE_CHECKING`` here: each
+# would be a public-looking name in ``vars(irflow)`` (tests/test_exported_members.py).
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from irflow._exports import lazy_exports as _lazy_exports
 
-if TYPE_CHECKING:
+# The errors cost nothing to import (and `irflow --help` imports them anyway).
+from irflow.errors import (
+    AmbiguousName,
+    Conflict,
+    DeliveryFailed,
+    InvalidFlow,
+    InvalidInput,
+    IrflowError,
+    NotAllowed,
+    NotFound,
+    NotInitialised,
+    StepNotOpen,
+    StorageError,
+    TemplateFieldError,
+)
+
+if _typing.TYPE_CHECKING:
     from irflow.clock import Clock, FixedClock, SystemClock, parse_moment
     from irflow.engine.directory import Organisation, OrgType, Tier
     from irflow.engine.facade import Engine, InitReport
     from irflow.engine.flow import Flow, load_flow_file, parse_flow
     from irflow.engine.recorder import Advanced
+    from irflow.engine.rules import SYSTEM, SystemViewer
     from irflow.engine.timeline import ChainReport, Event
     from irflow.engine.views import CaseSummary, CaseView, StepView
-    from irflow.errors import (
-        AmbiguousName,
-        Conflict,
-        InvalidFlow,
-        InvalidInput,
-        IrflowError,
-        NotAllowed,
-        NotFound,
-        NotInitialised,
-        StepNotOpen,
-        StorageError,
+else:
+    # Names load on first use, so that `irflow --help` does not import the database
+    # stack. When a name moves, change its line here and in the imports above.
+    __getattr__, __dir__ = _lazy_exports(
+        __name__,
+        {
+            "irflow.clock": ["Clock", "FixedClock", "SystemClock", "parse_moment"],
+            "irflow.engine.directory": ["Organisation", "OrgType", "Tier"],
+            "irflow.engine.facade": ["Engine", "InitReport"],
+            "irflow.engine.flow": ["Flow", "load_flow_file", "parse_flow"],
+            "irflow.engine.recorder": ["Advanced"],
+            "irflow.engine.rules": ["SYSTEM", "SystemViewer"],
+            "irflow.engine.timeline": ["ChainReport", "Event"],
+            "irflow.engine.views": ["CaseSummary", "CaseView", "StepView"],
+        },
     )
-
-# Names load on first use, so that `irflow --help` does not import the database stack.
-_WHERE = {
-    "Advanced": "irflow.engine.recorder",
-    "AmbiguousName": "irflow.errors",
-    "CaseSummary": "irflow.engine.views",
-    "CaseView": "irflow.engine.views",
-    "ChainReport": "irflow.engine.timeline",
-    "Clock": "irflow.clock",
-    "Conflict": "irflow.errors",
-    "Engine": "irflow.engine.facade",
-    "Event": "irflow.engine.timeline",
-    "FixedClock": "irflow.clock",
-    "Flow": "irflow.engine.flow",
-    "InitReport": "irflow.engine.facade",
-    "InvalidFlow": "irflow.errors",
-    "InvalidInput": "irflow.errors",
-    "IrflowError": "irflow.errors",
-    "NotAllowed": "irflow.errors",
-    "NotFound": "irflow.errors",
-    "NotInitialised": "irflow.errors",
-    "OrgType": "irflow.engine.directory",
-    "Organisation": "irflow.engine.directory",
-    "StepNotOpen": "irflow.errors",
-    "StepView": "irflow.engine.views",
-    "StorageError": "irflow.errors",
-    "SystemClock": "irflow.clock",
-    "Tier": "irflow.engine.directory",
-    "load_flow_file": "irflow.engine.flow",
-    "parse_flow": "irflow.engine.flow",
-    "parse_moment": "irflow.clock",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'irflow' has no attribute {name!r}")
-
 
 __all__ = [
     "Advanced",
@@ -78,6 +59,7 @@ __all__ = [
     "ChainReport",
     "Clock",
     "Conflict",
+    "DeliveryFailed",
     "Engine",
     "Event",
     "FixedClock",
@@ -91,10 +73,13 @@ __all__ = [
     "NotInitialised",
     "OrgType",
     "Organisation",
+    "SYSTEM",
     "StepNotOpen",
     "StepView",
     "StorageError",
     "SystemClock",
+    "SystemViewer",
+    "TemplateFieldError",
     "Tier",
     "load_flow_file",
     "parse_flow",

@@ -5,15 +5,20 @@ dependency (transitions, SQLAlchemy, psycopg, pydantic) crosses the public API.
 Each message names what was wrong, the value, and what would be right.
 
     IrflowError
-    ├── InvalidInput          bad input from the caller (exit code 2)
-    │   ├── InvalidFlow       a flow file that fails its schema or graph checks
-    │   ├── StepNotOpen       a step done already, or waiting for other steps
-    │   └── NotInitialised    a database without irflow's schema
-    ├── NotFound              an unknown case, organisation, step or flow (exit 3)
-    │   └── AmbiguousName     a name that matches several organisations
-    ├── NotAllowed            the actor may not do this (exit 4)
-    ├── Conflict              the case changed under the caller (exit 5)
-    └── StorageError          the database failed for a reason not the caller's (exit 1)
+    ├── InvalidInput            bad input from the caller (exit code 2)
+    │   ├── InvalidFlow         a flow file that fails its schema or graph checks
+    │   ├── TemplateFieldError  a template that reads a field its context lacks
+    │   ├── StepNotOpen         a step done already, or waiting for other steps
+    │   ├── AmbiguousName       a name that matches several organisations
+    │   └── NotInitialised      a database without irflow's schema
+    ├── NotFound                an unknown case, organisation, step or flow (exit 3)
+    ├── NotAllowed              the actor may not do this (exit 4)
+    ├── Conflict                the case changed under the caller (exit 5)
+    ├── StorageError            the database failed for a reason not the caller's (exit 1)
+    └── DeliveryFailed          a channel did not take a message; the outbox retries (exit 1)
+
+An ambiguous name is bad input, not a missing organisation: the caller typed
+something that matches too much, and the fix is to type more (an id or a code).
 """
 
 from __future__ import annotations
@@ -49,6 +54,19 @@ class InvalidFlow(InvalidInput):
         self.line = line
 
 
+class TemplateFieldError(InvalidInput):
+    """A template refers to a field its context does not have."""
+
+    def __init__(self, template: str, field: str, detail: str, available: Sequence[str]) -> None:
+        listed = ", ".join(available) if available else "(none)"
+        super().__init__(
+            f"template {template!r} refers to a missing field {field!r} ({detail}); "
+            f"the fields it can use are: {listed}"
+        )
+        self.template = template
+        self.field = field
+
+
 class StepNotOpen(InvalidInput):
     """The step was done already, or still waits for other steps."""
 
@@ -56,6 +74,18 @@ class StepNotOpen(InvalidInput):
         super().__init__(message)
         self.case_id = case_id
         self.step = step
+
+
+class AmbiguousName(InvalidInput):
+    """A name matches more than one organisation."""
+
+    def __init__(self, name: str, candidates: Sequence[str]) -> None:
+        listed = ", ".join(candidates)
+        super().__init__(
+            f"organisation name {name!r} is ambiguous: it matches {listed}; "
+            "give the id or the local government code instead"
+        )
+        self.candidates = list(candidates)
 
 
 class NotInitialised(InvalidInput):
@@ -66,20 +96,6 @@ class NotFound(IrflowError):
     """No such case, organisation, step or flow."""
 
     exit_code = 3
-
-
-class AmbiguousName(NotFound):
-    """A name matches more than one organisation."""
-
-    exit_code = 2
-
-    def __init__(self, name: str, candidates: Sequence[str]) -> None:
-        listed = ", ".join(candidates)
-        super().__init__(
-            f"organisation name {name!r} is ambiguous: it matches {listed}; "
-            "give the id or the local government code instead"
-        )
-        self.candidates = list(candidates)
 
 
 class NotAllowed(IrflowError):
@@ -102,3 +118,19 @@ class Conflict(IrflowError):
 
 class StorageError(IrflowError):
     """The database failed for a reason that is not the caller's input."""
+
+
+class DeliveryFailed(IrflowError):
+    """The channel did not take the message; the outbox will try again."""
+
+
+class FlowNotLoaded(Exception):
+    """Not an error of irflow's tree, and never seen by a caller: the signal by which a
+    command that met a flow version not parsed yet leaves its write transaction, so
+    the flow is parsed outside it and the command runs again
+    (``irflow.engine.recorder.rerun_on_race``)."""
+
+    def __init__(self, name: str, version: int) -> None:
+        super().__init__(f"{name} v{version}")
+        self.name = name
+        self.version = version

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -133,3 +134,24 @@ def inquiry_notice(action: str = "relay", **changes: Any) -> dict[str, Any]:
     }
     context.update(changes)
     return context
+
+
+def assert_exports(package: ModuleType, expected: list[str]) -> None:
+    """``package`` exports exactly ``expected``, lists it in ``dir()`` and leaks nothing else.
+
+    Each name is irflow's own object; once all are loaded, the public names in
+    ``vars(package)`` are ``__all__`` and the submodules that Python binds on import.
+    """
+    assert expected == sorted(expected), "write the expected names sorted"
+    assert package.__all__ == expected
+    assert [name for name in dir(package) if not name.startswith("__")] == expected
+    for name in expected:
+        home = getattr(package, name).__module__
+        assert home.startswith("irflow."), f"{package.__name__}.{name} is {home}'s"
+    public = {
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_")
+        and getattr(value, "__name__", None) != f"{package.__name__}.{name}"
+    }
+    assert public == set(expected)

@@ -23,7 +23,6 @@ from irflow.engine.forms import (
     InquiryMailContext,
     ReportMailContext,
     StepRecord,
-    TemplateFieldError,
     check_templates,
     format_jst,
     inquiry_form_from_json,
@@ -33,7 +32,7 @@ from irflow.engine.forms import (
     render_inquiry_form,
     render_mail,
 )
-from irflow.errors import InvalidInput
+from irflow.errors import InvalidInput, TemplateFieldError
 from tests.conftest import inquiry_notice
 
 BLANK_COMPLETION = "（完了報告時に記入）"

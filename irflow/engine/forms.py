@@ -55,7 +55,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar, get_args
 
 from irflow.clock import as_aware, to_jst
-from irflow.errors import InvalidInput, NotFound
+from irflow.errors import InvalidInput, NotFound, TemplateFieldError
 
 if TYPE_CHECKING:
     from jinja2 import BaseLoader, Environment, Template
@@ -243,19 +243,6 @@ class RenderedMail:
 
     subject: str
     body: str
-
-
-class TemplateFieldError(InvalidInput):
-    """A template refers to a field its context does not have."""
-
-    def __init__(self, template: str, field: str, detail: str, available: Sequence[str]) -> None:
-        listed = ", ".join(available) if available else "(none)"
-        super().__init__(
-            f"template {template!r} refers to a missing field {field!r} ({detail}); "
-            f"the fields it can use are: {listed}"
-        )
-        self.template = template
-        self.field = field
 
 
 # --------------------------------------------------------------------------- formatting

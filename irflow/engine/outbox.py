@@ -30,8 +30,8 @@ from sqlmodel import Session, col, select, update
 
 from irflow.engine.effects import SITE
 from irflow.engine.tables import OutboxRow, SitePostRow
-from irflow.errors import InvalidInput, NotFound
-from irflow.notifiers.base import Attachment, DeliveryFailed, Message, Notifier, Recipient
+from irflow.errors import DeliveryFailed, InvalidInput, NotFound
+from irflow.notifiers.base import Attachment, Message, Notifier, Recipient
 
 if TYPE_CHECKING:
     from irflow.engine.directory import Organisation

@@ -17,9 +17,9 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from irflow.engine.flow import CLOSED
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
-from irflow.engine.registry import FlowNotLoaded, FlowRegistry
+from irflow.engine.registry import FlowRegistry
 from irflow.engine.timeline import GENESIS, Event, dump_payload, event_hash
-from irflow.errors import Conflict
+from irflow.errors import Conflict, FlowNotLoaded
 
 RACE_RERUNS = 3
 """How many times a command is run again after another writer changed its case

@@ -15,7 +15,7 @@ from irflow.clock import Clock
 from irflow.engine.directory import Directory
 from irflow.engine.flow import BUNDLED, Flow, bundled_flow, parse_flow
 from irflow.engine.ledger import Ledger
-from irflow.errors import InvalidFlow, InvalidInput, NotFound
+from irflow.errors import FlowNotLoaded, InvalidFlow, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine as SAEngine
@@ -40,18 +40,6 @@ class FlowVersionInfo:
             "kinds": list(self.flow.spec.kinds),
             "selected_by": self.flow.spec.selected_by,
         }
-
-
-class FlowNotLoaded(Exception):
-    """A command met a flow version this engine has not parsed yet.
-
-    Internal, never seen by a caller: the command leaves its transaction, the flow is
-    parsed outside it, and the command runs again (``recorder.rerun_on_race``)."""
-
-    def __init__(self, name: str, version: int) -> None:
-        super().__init__(f"{name} v{version}")
-        self.name = name
-        self.version = version
 
 
 class FlowRegistry:

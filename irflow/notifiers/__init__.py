@@ -6,41 +6,36 @@
   (``verify_signature`` for receivers). httpx is imported on first send.
 - ``MemoryNotifier``: the test double, with simulated outages.
 - ``Message``, ``Recipient``, ``Attachment``: what a notifier is given.
+- ``DeliveryFailed``: what a notifier raises when its channel did not take a message
+  (it lives in ``irflow.errors``, with every other error).
 - ``load_notifiers``: the ordered list configured in ``irflow.toml`` or the file
   named by ``IRFLOW_NOTIFIERS``.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` and no bare ``TYPE_CHECKING``: see irflow/__init__.py.
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from irflow._exports import lazy_exports as _lazy_exports
+from irflow.errors import DeliveryFailed
+from irflow.notifiers.base import Attachment, Message, Notifier, Recipient
 
-from irflow.notifiers.base import Attachment, DeliveryFailed, Message, Notifier, Recipient
-
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from irflow.notifiers.mail import MailNotifier
     from irflow.notifiers.memory import MemoryNotifier
     from irflow.notifiers.settings import load_notifiers
     from irflow.notifiers.webhook import WebhookNotifier, verify_signature
-
-# The channels load on first use: the engine imports only the contract (base), so a
-# read command does not pay for smtplib, email and structlog.
-_WHERE = {
-    "MailNotifier": "irflow.notifiers.mail",
-    "MemoryNotifier": "irflow.notifiers.memory",
-    "WebhookNotifier": "irflow.notifiers.webhook",
-    "load_notifiers": "irflow.notifiers.settings",
-    "verify_signature": "irflow.notifiers.webhook",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'irflow.notifiers' has no attribute {name!r}")
-
+else:
+    # The channels load on first use: the engine imports only the contract (base), so
+    # a read command does not pay for smtplib, email and structlog.
+    __getattr__, __dir__ = _lazy_exports(
+        __name__,
+        {
+            "irflow.notifiers.mail": ["MailNotifier"],
+            "irflow.notifiers.memory": ["MemoryNotifier"],
+            "irflow.notifiers.settings": ["load_notifiers"],
+            "irflow.notifiers.webhook": ["WebhookNotifier", "verify_signature"],
+        },
+    )
 
 __all__ = [
     "Attachment",

@@ -3,8 +3,9 @@
 A ``Message`` is what the outbox hands a notifier: one notification for one
 channel, with a stable ``id`` so that a retry after a crash never makes a second
 copy where the channel understands ids (the mail Message-ID, a webhook's
-idempotency header). A notifier raises ``DeliveryFailed`` when the channel did not
-take the message; the dispatcher retries it later with backoff.
+idempotency header). A notifier raises ``DeliveryFailed`` (from ``irflow.errors``)
+when the channel did not take the message; the dispatcher retries it later with
+backoff.
 
 A message may carry ``attachments`` (the inquiry form 問合せ票 travels with every
 inquiry notice); every channel delivers them: the mail as MIME parts, the webhook in
@@ -17,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-
-from irflow.errors import IrflowError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -62,10 +61,6 @@ class Message:
     payload: Mapping[str, Any] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
     """Files delivered with the message, in order, on every channel."""
-
-
-class DeliveryFailed(IrflowError):
-    """The channel did not take the message; the outbox will try again."""
 
 
 class Notifier(Protocol):

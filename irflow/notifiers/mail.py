@@ -29,8 +29,8 @@ from urllib.parse import quote
 import structlog
 
 from irflow.clock import to_jst
-from irflow.errors import InvalidInput
-from irflow.notifiers.base import Attachment, DeliveryFailed, Message
+from irflow.errors import DeliveryFailed, InvalidInput
+from irflow.notifiers.base import Attachment, Message
 
 __all__ = ["MailNotifier", "build_mail", "message_id"]
 

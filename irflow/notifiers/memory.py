@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from irflow.notifiers.base import DeliveryFailed, Message
+from irflow.errors import DeliveryFailed
+from irflow.notifiers.base import Message
 
 __all__ = ["MemoryNotifier"]
 

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from irflow.clock import as_aware
-from irflow.errors import InvalidInput
-from irflow.notifiers.base import DeliveryFailed, Message, Recipient
+from irflow.errors import DeliveryFailed, InvalidInput
+from irflow.notifiers.base import Message, Recipient
 
 if TYPE_CHECKING:
     import httpx

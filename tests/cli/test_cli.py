@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine, func, select
 
 from irflow.cli.main import main
 from irflow.engine.tables import OutboxRow
@@ -49,6 +49,16 @@ def irflow(
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+def row_counts(path: Path) -> dict[str, int]:
+    """How many rows each of irflow's tables holds in the SQLite file at ``path``."""
+    db = create_engine(f"sqlite:///{path}")
+    with db.connect() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+        }
 
 
 def opened(irflow: Run, *extra: str) -> dict[str, object]:
@@ -165,6 +175,29 @@ def test_errors_have_distinct_exit_codes(irflow: Run, args: tuple[str, ...], cod
     assert result.code == code, result.err
     assert result.err.startswith("irflow: error: ")
     assert irflow("case", "show", "1", "--json").json()["version"] == 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("case", "open", "--reporter", "山口", "--title", "サンプル障害"),
+        ("inquiry", "ask", "--as", "山口", "--title", "サンプル", "--body", "x", "--faq-checked"),
+    ],
+    ids=["case-open", "inquiry-ask"],
+)
+def test_an_ambiguous_name_exits_2_listing_the_candidates_and_writes_nothing(
+    irflow: Run, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """山口 names 山口県 and 山口市: bad input (exit 2), both listed, no row written."""
+    assert irflow("init").code == 0
+    before = row_counts(tmp_path / "cli.db")
+    refused = irflow(*args)
+    assert refused.code == 2
+    assert refused.err.count("\n") == 1
+    assert "山口県 (pref-yamaguchi)" in refused.err
+    assert "山口市 (yamaguchi-city)" in refused.err
+    assert "give the id or the local government code" in refused.err
+    assert row_counts(tmp_path / "cli.db") == before
 
 
 def test_org_search_without_a_match_exits_3_with_json_too(irflow: Run) -> None:

@@ -1,10 +1,8 @@
-"""MemoryNotifier, the in-memory test double, and the package's public names."""
+"""MemoryNotifier, the in-memory test double."""
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -90,31 +88,3 @@ def test_every_notifier_fits_the_protocol() -> None:
         irflow.notifiers.WebhookNotifier("http://127.0.0.1/hook", secret="s"),
     ]
     assert [n.name for n in shipped] == ["memory", "mail", "webhook"]
-
-
-def test_exported_names() -> None:
-    """``irflow.notifiers`` exports exactly its documented names, sorted."""
-    assert irflow.notifiers.__all__ == sorted(irflow.notifiers.__all__)
-    assert set(irflow.notifiers.__all__) == {
-        "Attachment",
-        "DeliveryFailed",
-        "MailNotifier",
-        "MemoryNotifier",
-        "Message",
-        "Notifier",
-        "Recipient",
-        "WebhookNotifier",
-        "load_notifiers",
-        "verify_signature",
-    }
-    for name in irflow.notifiers.__all__:
-        assert getattr(irflow.notifiers, name) is not None
-
-
-def test_importing_notifiers_does_not_import_httpx() -> None:
-    """``import irflow.notifiers`` leaves httpx unloaded until a webhook sends."""
-    code = "import sys, irflow.notifiers; print('httpx' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "False"
