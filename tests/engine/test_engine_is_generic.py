@@ -43,12 +43,15 @@ TIERS = frozenset({"reporter", "coordinator", "operator"})
 STILL_BEING_MOVED = frozenset(
     {
         "chain.py",
-        "core.py",
+        "commands/opening.py",
+        "commands/steps.py",
         "directory.py",
         "effects.py",
         "escalation.py",
+        "facade.py",
         "flow.py",
         "outbox.py",
+        "rules.py",
     }
 )
 
@@ -146,6 +149,13 @@ def test_modules_already_moved_to_data_stay_generic() -> None:
     moved = [p for p in _modules() if p.relative_to(ENGINE).as_posix() not in STILL_BEING_MOVED]
     report = _report(moved)
     assert not report, "these modules spell the domain again; use data or templates:\n" + report
+
+
+def test_the_modules_still_being_moved_still_need_it() -> None:
+    """Each module left to move exists and still spells the domain (else it leaves the set)."""
+    gone = [n for n in sorted(STILL_BEING_MOVED) if not (ENGINE / n).exists()]
+    done = [n for n in sorted(STILL_BEING_MOVED) if n not in gone and not offences(ENGINE / n)]
+    assert (gone, done) == ([], []), f"remove {', '.join(gone + done)} from STILL_BEING_MOVED"
 
 
 def test_the_scan_finds_each_kind_of_literal(tmp_path: Path) -> None:
