@@ -52,6 +52,7 @@ else:
     )
 
 __all__ = [
+    "SYSTEM",
     "Advanced",
     "AmbiguousName",
     "CaseSummary",
@@ -73,7 +74,6 @@ __all__ = [
     "NotInitialised",
     "OrgType",
     "Organisation",
-    "SYSTEM",
     "StepNotOpen",
     "StepView",
     "StorageError",

@@ -12,6 +12,9 @@ converted first (``irflow.clock``).
 
 Routing asks the calendar once per plan, so each year is computed once into a
 table of closed days and every later question is one index into it.
+
+Why a day is closed is said in the words of ``irflow/templates/phrases.yaml``
+(section ``calendar``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from irflow.clock import JST, to_jst
+from irflow.engine.phrases import PhraseBook
 from irflow.errors import InvalidInput
 
 #: The year-end closure, 29 December to 3 January (行政機関の休日に関する法律 第1条).
@@ -31,7 +35,23 @@ YEAR_END_TO = (1, 3)
 #: days comes near a year, so reaching this means the data is broken.
 _MAX_SEARCH_DAYS = 366
 
-_WEEKDAY_NAMES = {5: "土曜日", 6: "日曜日"}
+_WEEKEND_PHRASES = {5: "saturday", 6: "sunday"}
+
+_WORDING = PhraseBook(
+    "calendar",
+    {
+        "closed_day": ("month", "day", "why"),
+        "saturday": (),
+        "sunday": (),
+        "year_end": (),
+        "extra_closed_day": ("reason",),
+        "national_holiday": ("name",),
+        "substitute_holiday_word": (),
+        "substitute_holiday": (),
+        "citizens_holiday_word": (),
+        "citizens_holiday": (),
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,22 +137,23 @@ class AdminCalendar:
         return not year.closed[day.toordinal() - year.first_ordinal]
 
     def closed_reason(self, day: date | datetime) -> str | None:
-        """Why ``day`` is closed, in Japanese, or None for a working day."""
+        """Why ``day`` is closed, in the words of the phrases file, or None for a working day."""
         if isinstance(day, datetime):
             day = to_jst(day).date()
         if self.is_working_day(day):
             return None
         # The most specific reason first: 1 January is 元日 before it is year-end, and
         # a Saturday in the year-end closure is year-end before it is a Saturday.
-        prefix = f"{day.month}月{day.day}日は"
         name = self._year(day.year).holidays.get(day)
         if name is not None:
-            return prefix + _holiday_phrase(name)
-        if _in_year_end(day):
-            return f"{prefix}行政機関の休日です（年末年始）"
-        if day in self._extra:
-            return f"{prefix}追加の休業日です（{self._extra[day]}）"
-        return f"{prefix}{_WEEKDAY_NAMES[day.weekday()]}です"
+            why = _holiday_phrase(name)
+        elif _in_year_end(day):
+            why = _WORDING["year_end"]
+        elif day in self._extra:
+            why = _WORDING.fill("extra_closed_day", reason=self._extra[day])
+        else:
+            why = _WORDING[_WEEKEND_PHRASES[day.weekday()]]
+        return _WORDING.fill("closed_day", month=day.month, day=day.day, why=why)
 
     def in_window(self, moment: datetime, window: Window) -> bool:
         """Whether ``moment`` falls inside ``window`` on a working day."""
@@ -234,8 +255,7 @@ def _holiday_phrase(name: str) -> str:
     # Substitute holidays and 国民の休日 are holidays under the law but not 国民の祝日
     # themselves; say which, so the reason reads right. Names only word the message:
     # whether a day is closed is decided by its date.
-    if "振替休日" in name:
-        return "振替休日です"
-    if "国民の休日" in name:
-        return "国民の休日です"
-    return f"国民の祝日（{name}）です"
+    for kind in ("substitute_holiday", "citizens_holiday"):
+        if _WORDING[f"{kind}_word"] in name:
+            return _WORDING[kind]
+    return _WORDING.fill("national_holiday", name=name)

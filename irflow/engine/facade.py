@@ -307,19 +307,17 @@ class Engine:
     def route(
         self, sender: str, recipient: str, situation: str, at: datetime | None = None
     ) -> ContactPlan:
-        """How ``sender`` reaches ``recipient`` (or ``"operator"``) about ``situation`` now."""
+        """How ``sender`` reaches ``recipient`` (or the routing hub, the operator) now."""
         from irflow.engine.routing import plan_contact  # loaded with the routing rules
 
         ctx = self.ctx
-        if situation not in ("incident", "normal"):
-            raise InvalidInput(f"situation {situation!r} is unknown; use incident or normal")
+        routing = ctx.routing
+        routing.check_situation(situation)
         src = ctx.directory.find(sender)
-        dst = (
-            ctx.directory.operator()
-            if recipient.strip() == "operator"
-            else ctx.directory.find(recipient)
-        )
-        return plan_contact(ctx.routing, ctx.calendar, src, dst, situation, self.now(at))
+        # The hub (the network's operator) is named by its audience, as routing.yaml says.
+        hub = recipient.strip() == routing.hub
+        dst = ctx.directory.operator() if hub else ctx.directory.find(recipient)
+        return plan_contact(routing, ctx.calendar, src, dst, situation, self.now(at))
 
     # ------------------------------------------------------------------ queries
     # Every read of a case is made for a ``viewer``: an organisation, which sees only

@@ -1,8 +1,14 @@
-"""Read models: what a case looks like to a person or a script."""
+"""Read models: what a case looks like to a person or a script.
+
+The JSON of a view (``--json``, the API) is its fields in the order declared, each as
+JSON shows it: an organisation as its reference (id and name), a moment in ISO 8601,
+a nested view as its own JSON. A view adds only what is not a field (``overdue``) or
+leaves out what does not apply (a chain flow's links on other flows).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +32,7 @@ class StepView:
     done_at: str | None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tier": self.tier,
-            "title": self.title,
-            "phase": self.phase,
-            "status": self.status,
-            "required": self.required,
-            "done_by": self.done_by,
-            "done_at": self.done_at,
-        }
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,15 +46,7 @@ class DeadlineView:
     fired_at: datetime | None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "rung": self.rung,
-            "action": self.action,
-            "opened_at": self.opened_at.isoformat(),
-            "deadline_at": self.deadline_at.isoformat(),
-            "due_at": self.due_at.isoformat(),
-            "fired_at": self.fired_at.isoformat() if self.fired_at else None,
-        }
+        return _fields_json(self)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,34 +80,12 @@ class CaseView:
         return any(d.fired_at is not None for d in self.deadlines)
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "flow": self.flow,
-            "flow_version": self.flow_version,
-            "title": self.title,
-            "state": self.state,
-            "version": self.version,
-            "kinds": self.kinds,
-            "flags": self.flags,
-            "reporter": self.reporter.as_ref(),
-            "coordinator": self.coordinator.as_ref(),
-            "operator": self.operator.as_ref(),
-            "opened_at": self.opened_at.isoformat(),
-            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
-            "steps": [s.as_json() for s in self.steps],
-            "timeline": [e.as_json() for e in self.timeline],
-            "deadlines": [d.as_json() for d in self.deadlines],
-            "overdue": self.overdue,
-            **(
-                {
-                    "chain": [o.as_ref() for o in self.chain],
-                    "holder": self.holder.as_ref() if self.holder else None,
-                    "actions": self.actions,
-                }
-                if self.chain
-                else {}
-            ),
-        }
+        """Every field, then ``overdue``; a chain flow's fields only on a chain flow."""
+        shape = _fields_json(self, leave_out=_CHAIN_FIELDS)
+        shape["overdue"] = self.overdue
+        if self.chain:
+            shape.update({name: _as_json(getattr(self, name)) for name in _CHAIN_FIELDS})
+        return shape
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,19 +102,8 @@ class CaseSummary:
     """A chain flow's holder; None for other flows."""
 
     def as_json(self) -> dict[str, Any]:
-        shape = {
-            "id": self.id,
-            "flow": self.flow,
-            "state": self.state,
-            "version": self.version,
-            "title": self.title,
-            "reporter": self.reporter.as_ref(),
-            "coordinator": self.coordinator.as_ref(),
-            "overdue": self.overdue,
-        }
-        if self.holder is not None:
-            shape["holder"] = self.holder.as_ref()
-        return shape
+        """Every field; ``holder`` only on a chain flow."""
+        return _fields_json(self, leave_out=() if self.holder is not None else ("holder",))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -160,3 +116,24 @@ class CaseContact:
 
     def as_json(self) -> dict[str, Any]:
         return {"step": self.step, "to": self.recipient.as_ref(), "plan": self.plan.to_json()}
+
+
+_CHAIN_FIELDS = ("chain", "holder", "actions")
+
+
+def _fields_json(view: Any, *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields of a view dataclass in their order, each as JSON shows it."""
+    return {
+        f.name: _as_json(getattr(view, f.name)) for f in fields(view) if f.name not in leave_out
+    }
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Organisation):
+        return value.as_ref()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_as_json(item) for item in value]
+    as_json = getattr(value, "as_json", None)
+    return as_json() if callable(as_json) else value
