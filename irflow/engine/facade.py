@@ -14,7 +14,7 @@ job (``irflow.engine``'s module names say which):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -358,8 +358,13 @@ class Engine:
     # ------------------------------------------------------------------ audit
 
     def verify(self, case_id: int | None = None) -> list[ChainReport]:
-        """Recompute the hash chain of one case, or of every case."""
+        """Prove one case, or every case: its hash chain (and seals, with
+        ``$IRFLOW_AUDIT_KEY``) and its row as the replayed timeline gives it."""
         return self.audit.verify(case_id)
+
+    def verify_iter(self, case_id: int | None = None) -> Iterator[ChainReport]:
+        """``verify``'s verdicts one by one, in case id order, in constant memory."""
+        return self.audit.verify_iter(case_id)
 
     def replay(self, case_id: int) -> str:
         """The state a case's timeline leads to, replayed through the flow's machine."""
