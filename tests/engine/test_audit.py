@@ -6,8 +6,10 @@ write the database (but holds no audit key) would make it.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -294,3 +296,18 @@ def test_a_moment_given_in_japan_time_replays_to_the_same_steps_done(engine: Eng
     at = datetime.fromisoformat("2026-04-01T12:30:00+09:00")
     engine.advance(case_id, "detect_anomaly", actor=SANJO, at=at)
     assert engine.verify(case_id)[0].ok
+
+
+def test_a_case_row_deleted_with_its_events_left_is_named(engine: Engine) -> None:
+    """Where the database lets a case row go without its events, verify names the case."""
+    gone, kept = open_sanjo(engine), open_sanjo(engine)
+    if not engine.ctx.ledger.sqlite:
+        pytest.skip("PostgreSQL's foreign key keeps the row while its events remain")
+    # A bare connection: SQLite leaves foreign keys off unless asked (irflow asks).
+    with closing(sqlite3.connect(str(engine.sa.url.database))) as bare:
+        bare.execute("DELETE FROM irflow_case WHERE id = ?", (gone,))
+        bare.commit()
+    report = {r.case_id: r for r in engine.verify()}
+    assert report[kept].ok
+    assert not report[gone].ok
+    assert "the case row is gone; 1 of its events remain" in (report[gone].problem or "")
