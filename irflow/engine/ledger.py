@@ -25,7 +25,8 @@ _CASE_COLUMNS = (
 )
 _CLOSED = "closed"  # irflow.engine.flow.CLOSED; this module imports no flow code
 _EVENT_COLUMNS = (
-    "case_id, seq, at, actor_id, action, step, from_state, to_state, note, payload, prev_hash, hash"
+    "case_id, seq, at, actor_id, action, step, from_state, to_state, note, payload, prev_hash, "
+    "hash, seal"
 )
 
 
@@ -69,6 +70,8 @@ class EventRecord:
     payload: str
     prev_hash: str
     hash: str
+    seal: str | None = None
+    """The keyed MAC over ``hash`` (``timeline.seal``), when an audit key was set."""
 
 
 @dataclass(slots=True)
@@ -167,7 +170,7 @@ class Ledger:
             f"chain = {p}, chain_at = {p}, closed_at = {p} WHERE id = {p} AND version = {p}"
         )
         self._insert_event = (
-            f"INSERT INTO timeline_event ({_EVENT_COLUMNS}) VALUES ({', '.join([p] * 12)})"
+            f"INSERT INTO timeline_event ({_EVENT_COLUMNS}) VALUES ({', '.join([p] * 13)})"
         )
         self._insert_case = (
             "INSERT INTO irflow_case (flow, flow_version, title, kinds, flags, state, version, "
@@ -206,6 +209,11 @@ class Ledger:
             "flow_source": f"SELECT source FROM flow_version WHERE name = {p} AND version = {p}",
             "flow_sources": "SELECT name, version FROM flow_version ORDER BY name, version",
             "case_ids": "SELECT id FROM irflow_case ORDER BY id",
+            # verify's batches: the rows with ids in (after, upto], and all their events.
+            "verify_cases": f"SELECT {_CASE_COLUMNS} FROM irflow_case WHERE id > {p} "
+            f"AND id <= {p} ORDER BY id LIMIT {p}",
+            "verify_events": f"SELECT {_EVENT_COLUMNS} FROM timeline_event WHERE case_id > {p} "
+            f"AND case_id <= {p} ORDER BY case_id, seq",
             "open_by_version": "SELECT flow, flow_version, COUNT(*) FROM irflow_case "
             f"WHERE state <> '{_CLOSED}' GROUP BY flow, flow_version",
         }
@@ -485,5 +493,6 @@ class Ledger:
                 ev.payload,
                 ev.prev_hash,
                 ev.hash,
+                ev.seal,
             ),
         )

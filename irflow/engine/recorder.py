@@ -18,7 +18,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from irflow.engine.flow import CLOSED
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
 from irflow.engine.registry import FlowRegistry
-from irflow.engine.timeline import GENESIS, Event, dump_payload, event_hash
+from irflow.engine.timeline import GENESIS, Event, audit_key, dump_payload, event_hash, seal
 from irflow.errors import Conflict, FlowNotLoaded
 
 RACE_RERUNS = 3
@@ -114,10 +114,15 @@ def rerun_on_race(
 
 
 class Recorder:
-    """Builds a case's next event and writes it with the row and its effects."""
+    """Builds a case's next event and writes it with the row and its effects.
+
+    With ``$IRFLOW_AUDIT_KEY`` set when the engine starts, every event is sealed under
+    it (``timeline.seal``); the key is read once here and never written or logged.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self._key = audit_key()
 
     def append(
         self,
@@ -150,8 +155,8 @@ class Recorder:
             raise lost_race(case.id, expected)
         return event
 
-    @staticmethod
     def event(
+        self,
         case_id: int,
         seq: int,
         prev_hash: str,
@@ -180,8 +185,9 @@ class Recorder:
             payload_json=payload_json,
             prev_hash=prev,
         )
+        sealed = seal(self._key, digest) if self._key is not None else None
         return EventRecord(case_id, seq, at, actor, action, step, from_state, to_state, note,
-                           payload_json, prev, digest)  # fmt: skip
+                           payload_json, prev, digest, sealed)  # fmt: skip
 
 
 def read_events(ledger: Ledger, conn: Any, case_id: int) -> list[Event]:

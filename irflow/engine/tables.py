@@ -128,6 +128,8 @@ class EventRow(SQLModel, table=True):
     payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     prev_hash: str
     hash: str
+    seal: str | None = None
+    """HMAC-SHA256 of ``hash`` under ``$IRFLOW_AUDIT_KEY``, if it was set (migration 0005)."""
 
 
 class DeadlineRow(SQLModel, table=True):

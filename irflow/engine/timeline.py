@@ -2,17 +2,25 @@
 
 An event's hash covers all its content (case, sequence number, moment, actor,
 action, step, states, note, payload) and the previous event's hash, so changing,
-removing or reordering any event breaks every hash after it.
+removing or reordering any event breaks every hash after it. Anyone who can write
+the database can still recompute every hash after a change; when ``$IRFLOW_AUDIT_KEY``
+is set, each event is also sealed with a keyed MAC over its hash, which only the
+holder of the key can recompute.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from irflow.engine.ledger import EventRecord
 
 GENESIS = "0" * 64
 """The ``prev_hash`` of a case's first event."""
@@ -141,82 +149,130 @@ def event_hash(
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def recompute(event: Event) -> str:
-    return event_hash(
-        case_id=event.case_id,
-        seq=event.seq,
-        at=event.at,
-        actor=event.actor,
-        action=event.action,
-        step=event.step,
-        from_state=event.from_state,
-        to_state=event.to_state,
-        note=event.note,
-        payload_json=dump_payload(event.payload),
-        prev_hash=event.prev_hash,
-    )
+AUDIT_KEY_ENV = "IRFLOW_AUDIT_KEY"
+"""The environment variable holding the audit key: a secret kept out of the database."""
+
+
+def audit_key() -> bytes | None:
+    """The audit key from ``$IRFLOW_AUDIT_KEY``, or None when it is unset or empty."""
+    key = os.environ.get(AUDIT_KEY_ENV, "")
+    return key.encode("utf-8") if key else None
+
+
+def seal(key: bytes, digest: str) -> str:
+    """The event's seal: HMAC-SHA256 of its hash under the audit key, in hex."""
+    return hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """A column of a case row that its replayed timeline does not give."""
+
+    column: str
+    stored: Any
+    replayed: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {"column": self.column, "stored": self.stored, "replayed": self.replayed}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ChainReport:
-    """The verdict on one case's chain: ok, or the first bad event and why."""
+    """The verdict on one case: ok, or the first bad event and why, and the columns
+    of its row that the replayed timeline does not give.
+
+    ``seals`` is how many events' seals were checked and found good; None when no
+    audit key was set, so no seal was checked.
+    """
 
     case_id: int
     events: int
     ok: bool
     bad_seq: int | None = None
     problem: str | None = None
+    differences: tuple[Difference, ...] = ()
+    seals: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        """The verdict; ``differences`` only when the row differs, ``seals`` only when
+        seals were checked."""
+        out: dict[str, Any] = {
             "case": self.case_id,
             "events": self.events,
             "ok": self.ok,
             "bad_seq": self.bad_seq,
             "problem": self.problem,
         }
+        if self.differences:
+            out["differences"] = [d.as_json() for d in self.differences]
+        if self.seals is not None:
+            out["seals"] = self.seals
+        return out
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChainVerdict:
+    """What ``check_chain`` found: how many events it read, how many seals it checked,
+    and the first bad event and why."""
+
+    events: int
+    seals: int
+    bad_seq: int | None = None
+    problem: str | None = None
 
 
 def check_chain(
-    case_id: int, events: Iterable[Event], *, last_seq: int, last_hash: str
-) -> ChainReport:
-    """Recompute a case's chain; name the first event that does not fit."""
+    records: Iterable[EventRecord], *, last_seq: int, last_hash: str, key: bytes | None = None
+) -> ChainVerdict:
+    """Recompute a case's chain from its stored events (each hash over the payload text
+    as stored) and, with ``key``, check each event's seal; name the first event that
+    does not fit."""
     prev = GENESIS
-    count = 0
-    for expected_seq, ev in enumerate(events, start=1):
+    count = seals = 0
+
+    def bad(seq: int, problem: str) -> ChainVerdict:
+        return ChainVerdict(events=count, seals=seals, bad_seq=seq, problem=problem)
+
+    for expected_seq, ev in enumerate(records, start=1):
         count += 1
         if ev.seq != expected_seq:
-            return ChainReport(
-                case_id=case_id,
-                events=count,
-                ok=False,
-                bad_seq=ev.seq,
-                problem=f"event {expected_seq} is missing (found {ev.seq})",
-            )
+            return bad(ev.seq, f"event {expected_seq} is missing (found {ev.seq})")
         if ev.prev_hash != prev:
-            return ChainReport(
-                case_id=case_id,
-                events=count,
-                ok=False,
-                bad_seq=ev.seq,
-                problem="its prev_hash is not the hash of the event before it",
-            )
-        if recompute(ev) != ev.hash:
-            return ChainReport(
-                case_id=case_id,
-                events=count,
-                ok=False,
-                bad_seq=ev.seq,
-                problem="its content does not match its hash (changed after it was written)",
-            )
+            return bad(ev.seq, "its prev_hash is not the hash of the event before it")
+        digest = event_hash(
+            case_id=ev.case_id,
+            seq=ev.seq,
+            at=ev.at,
+            actor=ev.actor_id,
+            action=ev.action,
+            step=ev.step,
+            from_state=ev.from_state,
+            to_state=ev.to_state,
+            note=ev.note,
+            payload_json=ev.payload,
+            prev_hash=prev,
+        )
+        if digest != ev.hash:
+            return bad(ev.seq, "its content does not match its hash (changed after it was written)")
+        if key is not None:
+            if ev.seal is None:
+                return bad(
+                    ev.seq,
+                    f"it carries no seal (written without ${AUDIT_KEY_ENV}, or its seal "
+                    "was removed)",
+                )
+            if not hmac.compare_digest(ev.seal, seal(key, digest)):
+                return bad(
+                    ev.seq,
+                    "its seal does not match its hash under the audit key (rewritten by "
+                    "someone without the key, or sealed under another key)",
+                )
+            seals += 1
         prev = ev.hash
     if count != last_seq or prev != last_hash:
-        return ChainReport(
-            case_id=case_id,
-            events=count,
-            ok=False,
-            bad_seq=count + 1,
-            problem=f"the case row records {last_seq} events ending in "
+        return bad(
+            count + 1,
+            f"the case row records {last_seq} events ending in "
             f"{last_hash[:12]}; the timeline has {count} (events removed?)",
         )
-    return ChainReport(case_id=case_id, events=count, ok=True)
+    return ChainVerdict(events=count, seals=seals)
