@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from irflow.cli.common import (
+    AfterOption,
     AtOption,
     DbOption,
     JsonOption,
+    LimitOption,
     console,
     jst,
     moment,
+    next_page,
     open_engine,
+    page_size,
     print_json,
 )
 
@@ -238,11 +243,14 @@ def list_(
         bool,
         typer.Option("--overdue", help="Only cases with an open step whose escalation began."),
     ] = False,
+    limit: LimitOption = None,
+    after: AfterOption = 0,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The cases, oldest first; overdue ones are marked."""
-    cases = open_engine(db).cases(state=state, overdue=overdue)
+    """The cases, oldest first, a page at a time (50 unless --limit says); overdue ones
+    are marked. The readable view ends with the command for the next page, if any."""
+    cases = open_engine(db).cases(state=state, overdue=overdue, limit=page_size(limit), after=after)
     if as_json:
         print_json([c.as_json() for c in cases])
         return
@@ -250,11 +258,18 @@ def list_(
 
     table = Table("case", "flow", "state", "version", "title", "reporter", "coordinator")
     for c in cases:
-        state = f"{c.state} (overdue)" if c.overdue else c.state
+        shown_state = f"{c.state} (overdue)" if c.overdue else c.state
         table.add_row(
-            str(c.id), c.flow, state, str(c.version), c.title, c.reporter.name, c.coordinator.name
-        )
-    console().print(table)
+            str(c.id), c.flow, shown_state, str(c.version), c.title, c.reporter.name,
+            c.coordinator.name,
+        )  # fmt: skip
+    out = console()
+    out.print(table)
+    filters = f" --state {shlex.quote(state)}" if state is not None else ""
+    filters += " --overdue" if overdue else ""
+    hint = next_page(f"irflow case list{filters}", [c.id or 0 for c in cases], limit)
+    if hint is not None:
+        out.print(hint, markup=False)
 
 
 def _show(engine: Engine, case_id: int, as_json: bool) -> None:

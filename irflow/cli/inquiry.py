@@ -8,6 +8,7 @@ prints the same shape as ``irflow inquiry show --json``.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -16,13 +17,17 @@ import typer
 
 from irflow.cli.case import AsOption, ExpectOption, NoteOption
 from irflow.cli.common import (
+    AfterOption,
     AtOption,
     DbOption,
     JsonOption,
+    LimitOption,
     console,
     jst,
     moment,
+    next_page,
     open_engine,
+    page_size,
     print_json,
 )
 
@@ -233,10 +238,13 @@ def list_(
             show_default=False,
         ),
     ] = None,
+    limit: LimitOption = None,
+    after: AfterOption = 0,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The inquiries ORG asked or was reached by, oldest first; ▶ marks those it must act on.
+    """The inquiries ORG asked or was reached by, oldest first, a page at a time (50
+    unless --limit says); ▶ marks those it must act on.
 
     Overdue ones (an escalation rung fired) are marked. With --json, "your_turn" is
     true on those ORG must act on.
@@ -251,13 +259,14 @@ def list_(
             raise InvalidInput(
                 f"an inquiry is never {state!r}; its states are {', '.join(flow.states)}"
             )
-    found = engine.cases(flow=FLOW, viewer=me.id, state=state)
+    found = engine.cases(flow=FLOW, viewer=me.id, state=state, limit=page_size(limit), after=after)
     turn = {c.id: _your_turn(me, c.state, c.holder) for c in found}
     if as_json:
         print_json([{**c.as_json(), "your_turn": turn[c.id]} for c in found])
         return
     if not found:
-        console().print(f"no inquiries that {me.name} ({me.id}) may see", markup=False)
+        past = f" after {after}" if after else ""
+        console().print(f"no inquiries{past} that {me.name} ({me.id}) may see", markup=False)
         return
     from rich.table import Table
 
@@ -273,6 +282,10 @@ def list_(
     out.print(table)
     if any(turn.values()):
         out.print(f"▶ {me.name} ({me.id}) holds it: its turn to act", markup=False)
+    filters = f" --as {shlex.quote(me.id)}" + (f" --state {state}" if state is not None else "")
+    hint = next_page(f"irflow inquiry list{filters}", [c.id or 0 for c in found], limit)
+    if hint is not None:
+        out.print(hint, markup=False)
 
 
 @app.command("show")

@@ -27,6 +27,21 @@ if TYPE_CHECKING:
     from irflow.engine.tables import OutboxRow, SitePostRow
 
 
+PAGE = 50
+"""How many cases a list shows unless asked for another number."""
+MAX_PAGE = 1000
+
+
+def check_page(limit: int, after: int) -> None:
+    """Refuse a page size outside 1..MAX_PAGE, or a negative case number to start after."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit {limit} is out of range; give a limit from 1 to {MAX_PAGE}")
+    if after < 0:
+        raise InvalidInput(
+            f"after {after} is negative; give 0 (the first page) or the last case number shown"
+        )
+
+
 @dataclass(slots=True, kw_only=True)
 class StoredCase(CaseRecord):
     """A case row as `case show` reads it: the hot path's columns and its two moments."""
@@ -116,27 +131,58 @@ class Queries:
         overdue: bool = False,
         flow: str | None = None,
         viewer: str | None = None,
+        limit: int = PAGE,
+        after: int = 0,
     ) -> list[CaseSummary]:
-        """The cases ``viewer`` may see, oldest first; only those in ``state``, of
-        ``flow``, or ``overdue`` ones, if asked. Without a viewer, the cases of public
-        flows; with one, also the private ones it takes part in."""
-        from sqlmodel import Session, col, select
+        """A page of the cases ``viewer`` may see, oldest first: at most ``limit`` of
+        them, numbered above ``after`` (the last number of the page before); only those
+        in ``state``, of ``flow``, or ``overdue`` ones, if asked. Without a viewer, the
+        cases of public flows; with one, also the private ones it takes part in.
 
-        from irflow.engine.tables import CaseRow
+        Every filter is in the statement, and the case id is both the order and the
+        key, so a page reads at most ``limit`` rows whatever the table holds."""
+        from sqlalchemy import exists, select
+        from sqlmodel import col
 
+        from irflow.engine.tables import CaseRow, DeadlineRow
+
+        check_page(limit, after)
         ctx = self.ctx
         ctx.ready()
         stored = ctx.registry.stored()
-        query = select(CaseRow).order_by(col(CaseRow.id))
         if state is not None:
             ctx.registry.check_state(state, flow, stored.values())
+        me = ctx.directory.find(viewer).id if viewer is not None else None
+        case_id = col(CaseRow.id)
+        late = exists().where(
+            col(DeadlineRow.case_id) == case_id, col(DeadlineRow.fired_at).is_not(None)
+        )
+        private = [key for key, f in stored.items() if f.private]
+        query = (
+            select(
+                case_id,
+                col(CaseRow.flow),
+                col(CaseRow.state),
+                col(CaseRow.version),
+                col(CaseRow.title),
+                col(CaseRow.reporter_id),
+                col(CaseRow.coordinator_id),
+                col(CaseRow.chain),
+                col(CaseRow.chain_at),
+                late.label("overdue"),
+            )
+            .where(case_id > after, rules.visible_where(private, me))
+            .order_by(case_id)
+            .limit(limit)
+        )
+        if state is not None:
             query = query.where(col(CaseRow.state) == state)
         if flow is not None:
             query = query.where(col(CaseRow.flow) == flow)
-        me = ctx.directory.find(viewer).id if viewer is not None else None
-        late = self.overdue_cases()
-        with Session(ctx.sa) as session:
-            rows = list(session.exec(query).all())
+        if overdue:
+            query = query.where(late)
+        with ctx.sa.connect() as conn:
+            rows = conn.execute(query).all()
         by_id = ctx.directory.by_id
         return [
             CaseSummary(
@@ -147,12 +193,10 @@ class Queries:
                 title=r.title,
                 reporter=by_id(r.reporter_id),
                 coordinator=by_id(r.coordinator_id),
-                overdue=r.id in late,
+                overdue=bool(r.overdue),
                 holder=by_id(chain_rules.links(r.chain)[r.chain_at]) if r.chain else None,
             )
             for r in rows
-            if (not overdue or r.id in late)
-            and rules.visible(r, stored[(r.flow, r.flow_version)], me)  # type: ignore[arg-type]
         ]
 
     def overdue_cases(self) -> set[int]:

@@ -8,11 +8,17 @@ never used); a participant acting outside its role is not allowed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
 from irflow.engine import chain as chain_rules
 from irflow.engine.directory import Directory, Organisation
 from irflow.engine.flow import Flow, Step
 from irflow.engine.ledger import CaseRecord
 from irflow.errors import NotAllowed, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
 
 
 def participants(case: CaseRecord) -> dict[str, str]:
@@ -69,6 +75,34 @@ def visible(case: CaseRecord, flow: Flow, viewer: str | None) -> bool:
     if not flow.private:
         return True
     return viewer is not None and viewer in participant_ids(case)
+
+
+def visible_where(private: Collection[tuple[str, int]], viewer: str | None) -> ColumnElement[bool]:
+    """``visible`` as a condition on the case table, so that a list reads only the
+    rows it shows: ``private`` are the (flow, version) pairs whose flow is private.
+
+    A chain is matched as ``,id,`` inside ``,chain,`` with ``replace``, which is
+    case-sensitive on every backend (SQLite's LIKE is not) and needs no escaping."""
+    from sqlalchemy import and_, func, literal, not_, or_, true
+    from sqlmodel import col
+
+    from irflow.engine.tables import CaseRow
+
+    if not private:
+        return true()
+    flow, version = col(CaseRow.flow), col(CaseRow.flow_version)
+    in_private = or_(*(and_(flow == f, version == v) for f, v in sorted(private)))
+    if viewer is None:
+        return not_(in_private)
+    chain = col(CaseRow.chain)
+    wrapped = literal(",") + chain + literal(",")
+    in_tiers = or_(
+        col(CaseRow.reporter_id) == viewer,
+        col(CaseRow.coordinator_id) == viewer,
+        col(CaseRow.operator_id) == viewer,
+    )
+    in_chain = func.replace(wrapped, f",{viewer},", "") != wrapped
+    return or_(not_(in_private), and_(chain == "", in_tiers), and_(chain != "", in_chain))
 
 
 def not_your_step(
