@@ -273,16 +273,18 @@ def list_(
     table = Table("", "inquiry", "state", "version", "asker", "holder", "title")
     for c in found:
         holder = c.holder.name if c.holder else ""
-        state = f"{c.state} (overdue)" if c.overdue else c.state
+        shown_state = f"{c.state} (overdue)" if c.overdue else c.state
         table.add_row(
-            "▶" if turn[c.id] else "", str(c.id), state, str(c.version), c.reporter.name, holder,
-            c.title,
+            "▶" if turn[c.id] else "", str(c.id), shown_state, str(c.version), c.reporter.name,
+            holder, c.title,
         )  # fmt: skip
     out = console()
     out.print(table)
     if any(turn.values()):
         out.print(f"▶ {me.name} ({me.id}) holds it: its turn to act", markup=False)
-    filters = f" --as {shlex.quote(me.id)}" + (f" --state {state}" if state is not None else "")
+    filters = f" --as {shlex.quote(me.id)}" + (
+        f" --state {shlex.quote(state)}" if state is not None else ""
+    )
     hint = next_page(f"irflow inquiry list{filters}", [c.id or 0 for c in found], limit)
     if hint is not None:
         out.print(hint, markup=False)
