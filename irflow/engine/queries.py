@@ -7,9 +7,10 @@ to anyone else it does not exist (``rules.visible``).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from irflow.engine import chain as chain_rules
 from irflow.engine import rules
@@ -169,7 +170,6 @@ class Queries:
                 col(CaseRow.coordinator_id),
                 col(CaseRow.chain),
                 col(CaseRow.chain_at),
-                late.label("overdue"),
             )
             .where(case_id > after, rules.visible_where(private, me))
             .order_by(case_id)
@@ -183,6 +183,9 @@ class Queries:
             query = query.where(late)
         with ctx.sa.connect() as conn:
             rows = conn.execute(query).all()
+            # The marks in a query of their own, on the page's numbers: as a column of
+            # the page, PostgreSQL's planner reads every fired rung to hash them.
+            marked = {r.id for r in rows} if overdue else self._overdue_among(conn, rows)
         by_id = ctx.directory.by_id
         return [
             CaseSummary(
@@ -193,11 +196,31 @@ class Queries:
                 title=r.title,
                 reporter=by_id(r.reporter_id),
                 coordinator=by_id(r.coordinator_id),
-                overdue=bool(r.overdue),
+                overdue=r.id in marked,
                 holder=by_id(chain_rules.links(r.chain)[r.chain_at]) if r.chain else None,
             )
             for r in rows
         ]
+
+    @staticmethod
+    def _overdue_among(conn: Any, rows: Sequence[Any]) -> set[int]:
+        """Which of the cases ``rows`` are overdue: one query on their numbers."""
+        from sqlalchemy import select
+        from sqlmodel import col
+
+        from irflow.engine.tables import DeadlineRow
+
+        if not rows:
+            return set()
+        query = (
+            select(col(DeadlineRow.case_id))
+            .where(
+                col(DeadlineRow.case_id).in_([r.id for r in rows]),
+                col(DeadlineRow.fired_at).is_not(None),
+            )
+            .distinct()
+        )
+        return set(conn.execute(query).scalars().all())
 
     def overdue_cases(self) -> set[int]:
         """Cases with an open step at least one of whose rungs has fired."""
