@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from irflow.cli.common import (
-    AfterOption,
     AtOption,
     DbOption,
     JsonOption,
-    LimitOption,
     console,
     jst,
     moment,
-    next_page,
     open_engine,
-    page_size,
     print_json,
 )
+from irflow.cli.paging import AfterOption, LimitOption, next_page, page_size
 
 if TYPE_CHECKING:
     from irflow.engine.facade import Engine
@@ -265,11 +261,7 @@ def list_(
         )  # fmt: skip
     out = console()
     out.print(table)
-    filters = f" --state {shlex.quote(state)}" if state is not None else ""
-    filters += " --overdue" if overdue else ""
-    hint = next_page(f"irflow case list{filters}", [c.id or 0 for c in cases], limit)
-    if hint is not None:
-        out.print(hint, markup=False)
+    next_page("irflow case list", {"--state": state, "--overdue": overdue}, cases, limit)
 
 
 def _show(engine: Engine, case_id: int, as_json: bool) -> None:

@@ -40,40 +40,6 @@ AtOption = Annotated[
         show_default=False,
     ),
 ]
-LimitOption = Annotated[
-    int | None,
-    typer.Option(
-        "--limit",
-        metavar="N",
-        help="How many to show on a page, 1 to 1000 (default 50).",
-        show_default=False,
-    ),
-]
-AfterOption = Annotated[
-    int,
-    typer.Option(
-        "--after",
-        metavar="N",
-        help="Start after this number: the last one the page before showed.",
-        show_default=False,
-    ),
-]
-
-
-def page_size(limit: int | None) -> int:
-    """The page size --limit asked for, or the engine's own."""
-    from irflow.engine.queries import PAGE
-
-    return PAGE if limit is None else limit
-
-
-def next_page(command: str, shown: list[int], limit: int | None) -> str | None:
-    """How to ask for the page after ``shown`` (the numbers on this page, in order),
-    or None when this page was the last: a page shorter than its limit."""
-    if len(shown) < page_size(limit):
-        return None
-    given = "" if limit is None else f" --limit {limit}"
-    return f"next page: {command}{given} --after {shown[-1]}"
 
 
 def open_engine(db: str | None, *, writes: bool = False) -> Engine:

@@ -8,7 +8,6 @@ prints the same shape as ``irflow inquiry show --json``.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -17,19 +16,16 @@ import typer
 
 from irflow.cli.case import AsOption, ExpectOption, NoteOption
 from irflow.cli.common import (
-    AfterOption,
     AtOption,
     DbOption,
     JsonOption,
-    LimitOption,
     console,
     jst,
     moment,
-    next_page,
     open_engine,
-    page_size,
     print_json,
 )
+from irflow.cli.paging import AfterOption, LimitOption, next_page, page_size
 
 if TYPE_CHECKING:
     from irflow.engine.directory import Organisation
@@ -243,8 +239,7 @@ def list_(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The inquiries ORG asked or was reached by, oldest first, a page at a time (50
-    unless --limit says); ▶ marks those it must act on.
+    """The inquiries ORG asked or was reached by, oldest first; ▶ marks those it must act on.
 
     Overdue ones (an escalation rung fired) are marked. With --json, "your_turn" is
     true on those ORG must act on.
@@ -265,8 +260,8 @@ def list_(
         print_json([{**c.as_json(), "your_turn": turn[c.id]} for c in found])
         return
     if not found:
-        past = f" after {after}" if after else ""
-        console().print(f"no inquiries{past} that {me.name} ({me.id}) may see", markup=False)
+        past = f"no inquiries after {after}" if after else "no inquiries"
+        console().print(f"{past} that {me.name} ({me.id}) may see", markup=False)
         return
     from rich.table import Table
 
@@ -282,12 +277,7 @@ def list_(
     out.print(table)
     if any(turn.values()):
         out.print(f"▶ {me.name} ({me.id}) holds it: its turn to act", markup=False)
-    filters = f" --as {shlex.quote(me.id)}" + (
-        f" --state {shlex.quote(state)}" if state is not None else ""
-    )
-    hint = next_page(f"irflow inquiry list{filters}", [c.id or 0 for c in found], limit)
-    if hint is not None:
-        out.print(hint, markup=False)
+    next_page("irflow inquiry list", {"--as": me.id, "--state": state}, found, limit)
 
 
 @app.command("show")

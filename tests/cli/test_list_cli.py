@@ -93,3 +93,15 @@ def test_inquiry_list_pages(irflow: Run, tmp_path: Path) -> None:
     assert [row["id"] for row in second.json()] == [2]  # type: ignore[union-attr]
     empty = irflow("inquiry", "list", "--as", "sanjo", "--after", "2")
     assert empty.out.strip() == "no inquiries after 2 that 三条市 (sanjo) may see"
+
+
+def test_case_list_overdue_pages_keep_the_flag(irflow: Run) -> None:
+    """Overdue cases (a rung fired) page too; the next page's command keeps --overdue."""
+    opened(irflow)
+    opened(irflow)
+    assert irflow("sweep", "--at", "2026-04-10T10:00").code == 0
+    first = irflow("case", "list", "--overdue", "--limit", "1")
+    assert first.code == 0, first.err
+    assert "(overdue)" in first.out
+    assert first.out.rstrip().endswith("next page: irflow case list --overdue --limit 1 --after 1")
+    assert listed(irflow, "--overdue", "--limit", "1", "--after", "1") == [2]
