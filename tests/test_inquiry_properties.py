@@ -374,7 +374,7 @@ class InquiryMachine(RuleBasedStateMachine):
                 assert self.footprint(inquiry) == before
         self.turn += 1
         viewer = self.world.watchers[self.turn % len(self.world.watchers)]
-        listed = {c.id for c in self.engine.cases(viewer=viewer)}
+        listed = {c.id for c in self.engine.cases(viewer=viewer, limit=1000)}
         for inquiry in self.inquiries.values():
             assert (inquiry.id in listed) == (viewer in inquiry.chain), (
                 f"{viewer} {'finds' if inquiry.id in listed else 'misses'} {inquiry}"

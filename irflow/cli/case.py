@@ -19,6 +19,7 @@ from irflow.cli.common import (
     print_json,
     viewer,
 )
+from irflow.cli.paging import AfterOption, LimitOption, next_page, page_size
 
 if TYPE_CHECKING:
     from irflow.engine.facade import Engine
@@ -244,13 +245,19 @@ def list_(
         bool,
         typer.Option("--overdue", help="Only cases with an open step whose escalation began."),
     ] = False,
+    limit: LimitOption = None,
+    after: AfterOption = 0,
     reader: ViewerOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The cases, oldest first; overdue ones are marked. With --as, the cases ORG takes
-    part in; without it, every case (the local administrator's view)."""
-    cases = open_engine(db).cases(viewer=viewer(reader), state=state, overdue=overdue)
+    """The cases, oldest first, a page at a time (50 unless --limit says); overdue ones
+    are marked. With --as, the cases ORG takes part in; without it, every case (the
+    local administrator's view). The readable view ends with the command for the next
+    page, if any."""
+    cases = open_engine(db).cases(
+        viewer=viewer(reader), state=state, overdue=overdue, limit=page_size(limit), after=after
+    )
     if as_json:
         print_json([c.as_json() for c in cases])
         return
@@ -258,11 +265,15 @@ def list_(
 
     table = Table("case", "flow", "state", "version", "title", "reporter", "coordinator")
     for c in cases:
-        state = f"{c.state} (overdue)" if c.overdue else c.state
+        shown_state = f"{c.state} (overdue)" if c.overdue else c.state
         table.add_row(
-            str(c.id), c.flow, state, str(c.version), c.title, c.reporter.name, c.coordinator.name
-        )
-    console().print(table)
+            str(c.id), c.flow, shown_state, str(c.version), c.title, c.reporter.name,
+            c.coordinator.name,
+        )  # fmt: skip
+    out = console()
+    out.print(table)
+    filters = {"--as": reader, "--state": state, "--overdue": overdue}
+    next_page("irflow case list", filters, cases, limit)
 
 
 def _show(engine: Engine, case_id: int, as_json: bool, reader: Any) -> None:

@@ -25,6 +25,7 @@ from irflow.cli.common import (
     open_engine,
     print_json,
 )
+from irflow.cli.paging import AfterOption, LimitOption, next_page, page_size
 
 if TYPE_CHECKING:
     from irflow.engine.directory import Organisation
@@ -233,6 +234,8 @@ def list_(
             show_default=False,
         ),
     ] = None,
+    limit: LimitOption = None,
+    after: AfterOption = 0,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -251,28 +254,30 @@ def list_(
             raise InvalidInput(
                 f"an inquiry is never {state!r}; its states are {', '.join(flow.states)}"
             )
-    found = engine.cases(flow=FLOW, viewer=me.id, state=state)
+    found = engine.cases(flow=FLOW, viewer=me.id, state=state, limit=page_size(limit), after=after)
     turn = {c.id: _your_turn(me, c.state, c.holder) for c in found}
     if as_json:
         print_json([{**c.as_json(), "your_turn": turn[c.id]} for c in found])
         return
     if not found:
-        console().print(f"no inquiries that {me.name} ({me.id}) may see", markup=False)
+        past = f"no inquiries after {after}" if after else "no inquiries"
+        console().print(f"{past} that {me.name} ({me.id}) may see", markup=False)
         return
     from rich.table import Table
 
     table = Table("", "inquiry", "state", "version", "asker", "holder", "title")
     for c in found:
         holder = c.holder.name if c.holder else ""
-        state = f"{c.state} (overdue)" if c.overdue else c.state
+        shown_state = f"{c.state} (overdue)" if c.overdue else c.state
         table.add_row(
-            "▶" if turn[c.id] else "", str(c.id), state, str(c.version), c.reporter.name, holder,
-            c.title,
+            "▶" if turn[c.id] else "", str(c.id), shown_state, str(c.version), c.reporter.name,
+            holder, c.title,
         )  # fmt: skip
     out = console()
     out.print(table)
     if any(turn.values()):
         out.print(f"▶ {me.name} ({me.id}) holds it: its turn to act", markup=False)
+    next_page("irflow inquiry list", {"--as": me.id, "--state": state}, found, limit)
 
 
 @app.command("show")

@@ -31,7 +31,7 @@ from irflow.engine.context import Context
 from irflow.engine.directory import Organisation
 from irflow.engine.flow import Flow
 from irflow.engine.ledger import Ledger
-from irflow.engine.queries import Queries
+from irflow.engine.queries import PAGE, Queries
 from irflow.engine.recorder import Advanced, Recorder
 from irflow.engine.registry import FlowVersionInfo
 from irflow.engine.rules import Viewer
@@ -338,9 +338,14 @@ class Engine:
         state: str | None = None,
         overdue: bool = False,
         flow: str | None = None,
+        limit: int = PAGE,
+        after: int = 0,
     ) -> list[CaseSummary]:
-        """The cases ``viewer`` may see, oldest first, filtered as asked."""
-        return self.queries.cases(state=state, overdue=overdue, flow=flow, viewer=viewer)
+        """A page of the cases ``viewer`` may see, oldest first, filtered as asked:
+        at most ``limit`` (1 to 1,000), numbered above ``after`` (the last one shown)."""
+        return self.queries.cases(
+            state=state, overdue=overdue, flow=flow, viewer=viewer, limit=limit, after=after
+        )
 
     def overdue_cases(self) -> set[int]:
         """Cases with an open step at least one of whose rungs has fired (the system's)."""

@@ -14,13 +14,16 @@ organisation, or the explicit ``SYSTEM`` viewer (the daemon's sweeps and outbox,
 
 from __future__ import annotations
 
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from irflow.engine import chain as chain_rules
 from irflow.engine.directory import Directory, Organisation
 from irflow.engine.flow import Step
 from irflow.engine.ledger import CaseRecord
 from irflow.errors import NotAllowed, NotFound
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
 
 
 @final
@@ -98,6 +101,30 @@ def check_visible(case: CaseRecord, viewer: str | SystemViewer) -> None:
     """Refuse a case ``viewer`` may not see, as if it did not exist."""
     if not visible(case, viewer):
         raise no_case(case.id)
+
+
+def visible_where(viewer: str | SystemViewer) -> ColumnElement[bool]:
+    """``visible`` as a condition on the case table, so that a list reads only the
+    rows it shows.
+
+    A chain is matched as ``,id,`` inside ``,chain,`` with ``replace``, which is
+    case-sensitive on every backend (SQLite's LIKE is not) and needs no escaping."""
+    from sqlalchemy import and_, func, literal, or_, true
+    from sqlmodel import col
+
+    from irflow.engine.tables import CaseRow
+
+    if isinstance(viewer, SystemViewer):
+        return true()
+    chain = col(CaseRow.chain)
+    wrapped = literal(",") + chain + literal(",")
+    in_tiers = or_(
+        col(CaseRow.reporter_id) == viewer,
+        col(CaseRow.coordinator_id) == viewer,
+        col(CaseRow.operator_id) == viewer,
+    )
+    in_chain = func.replace(wrapped, f",{viewer},", "") != wrapped
+    return or_(and_(chain == "", in_tiers), and_(chain != "", in_chain))
 
 
 def not_your_step(

@@ -27,6 +27,7 @@ from irflow.testing._state_checks import (
     check_timeline,
     check_visibility,
     hidden_from,
+    listed_to,
     missing_case,
     read_held,
     read_outbox,
@@ -278,7 +279,7 @@ class StateFlowMachine(FlowMachine):
             st.sampled_from(sorted(held.members)) | st.sampled_from(self.dir.everyone),
             label="viewer",
         )
-        listed = case_id in {c.id for c in self.engine.cases(viewer=viewer)}
+        listed = listed_to(self.engine, case_id, viewer)
         if hidden_from(self.flow, held, viewer):
             check_hidden(self.engine, case_id, viewer, missing_case(self.engine, case_id))
             assert not listed, f"outsider {viewer} finds case {case_id} in its list"

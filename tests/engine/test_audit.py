@@ -218,7 +218,9 @@ def test_with_the_key_a_consistent_rewrite_is_named_by_its_seal(
 
     monkeypatch.delenv(AUDIT_KEY_ENV)
     with Engine(db_url, clock=clock) as keyless:
-        assert all(r.ok for r in keyless.verify(viewer=SYSTEM))  # what the key adds: this passes without it
+        assert all(
+            r.ok for r in keyless.verify(viewer=SYSTEM)
+        )  # what the key adds: this passes without it
         assert cli().code == 0
 
     monkeypatch.setenv(AUDIT_KEY_ENV, KEY)

@@ -1,0 +1,278 @@
+"""Listing cases a page at a time, on every backend.
+
+The pages of ``Engine.cases`` are read by key (``id > after ORDER BY id LIMIT n``)
+with every filter in the statement, including who may see a private flow's case.
+The oracle here is the list as irflow made it before pages: every row read, then
+``rules.visible`` and the filters applied in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+from sqlmodel import Session, col
+
+from irflow.clock import JST
+from irflow.engine import rules
+from irflow.engine.facade import Engine
+from irflow.engine.rules import SYSTEM, Viewer
+from irflow.engine.tables import CaseRow, DeadlineRow
+from irflow.errors import InvalidInput
+
+T0 = datetime(2026, 4, 1, 10, 0, tzinfo=JST)
+SANJO, NIIGATA, JLIS, OPERATOR = "sanjo", "pref-niigata", "jlis", "mic-mynumber"
+MIC = "mic"
+#: Organisations of the bundled directory that cases name: 総務省's id is a part of
+#: the operator's, so a match of a chain's link must be the whole id.
+POOL = (SANJO, NIIGATA, JLIS, OPERATOR, "pref-ishikawa", MIC)
+#: Where a hypothesis example's rows start: above the two cases the engine opened.
+FIRST_ID = 10
+
+#: A modest budget: each example writes its rows and walks its pages on the backend.
+EXAMPLES = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A case row to write: its flow, tiers, chain (a chain flow's) and deadlines."""
+
+    gap: int
+    flow: str
+    state: str
+    tiers: tuple[str, str, str]
+    chain: tuple[str, ...]
+    overdue: bool
+    pending: bool  # a rung not fired yet: not overdue by itself
+
+
+def specs(states: dict[str, Sequence[str]]) -> st.SearchStrategy[list[Spec]]:
+    def one(flow: str) -> st.SearchStrategy[Spec]:
+        chain = st.lists(st.sampled_from(POOL), min_size=1, max_size=4, unique=True)
+        return st.builds(
+            Spec,
+            gap=st.integers(1, 3),
+            flow=st.just(flow),
+            state=st.sampled_from(states[flow]),
+            tiers=st.tuples(*[st.sampled_from(POOL)] * 3),
+            chain=chain.map(tuple) if flow == "inquiry" else st.just(()),
+            overdue=st.booleans(),
+            pending=st.booleans(),
+        )
+
+    return st.lists(st.sampled_from(sorted(states)).flatmap(one), max_size=20)
+
+
+def write(engine: Engine, cases: list[Spec]) -> None:
+    """The rows of ``cases`` (numbered from FIRST_ID, with gaps), replacing those of the
+    example before."""
+    with Session(engine.sa) as session:
+        session.exec(delete(DeadlineRow).where(col(DeadlineRow.case_id) >= FIRST_ID))  # type: ignore[call-overload]
+        session.exec(delete(CaseRow).where(col(CaseRow.id) >= FIRST_ID))  # type: ignore[call-overload]
+        case_id = FIRST_ID
+        for spec in cases:
+            case_id += spec.gap
+            reporter, coordinator, operator = spec.tiers
+            session.add(
+                CaseRow(
+                    id=case_id,
+                    flow=spec.flow,
+                    flow_version=1,
+                    title=f"case {case_id}",
+                    kinds=spec.flow,
+                    state=spec.state,
+                    version=1,
+                    reporter_id=spec.chain[0] if spec.chain else reporter,
+                    coordinator_id=coordinator,
+                    operator_id=operator,
+                    opened_at=T0,
+                    chain=",".join(spec.chain),
+                    chain_at=len(spec.chain) - 1 if spec.chain else 0,
+                )
+            )
+        session.flush()
+        case_id = FIRST_ID
+        for spec in cases:
+            case_id += spec.gap
+            rungs = [(0, T0 + timedelta(hours=1))] if spec.overdue else []
+            rungs += [(1, None)] if spec.pending else []
+            for rung, fired in rungs:
+                session.add(
+                    DeadlineRow(
+                        case_id=case_id,
+                        step="s",
+                        rung=rung,
+                        action="remind",
+                        opened_at=T0,
+                        deadline_at=T0,
+                        due_at=T0,
+                        fired_at=fired,
+                    )
+                )
+        session.commit()
+
+
+def unpaged(
+    engine: Engine, *, state: str | None, flow: str | None, overdue: bool, viewer: Viewer
+) -> list[int]:
+    """The list as it was before pages: every row read, visibility and filters in Python."""
+    with Session(engine.sa) as session:
+        rows = session.exec(select(CaseRow).order_by(col(CaseRow.id))).scalars().all()  # type: ignore[call-overload]
+        late = set(
+            session.exec(select(DeadlineRow.case_id).where(col(DeadlineRow.fired_at).is_not(None)))  # type: ignore[call-overload]
+            .scalars()
+            .all()
+        )
+    return [
+        r.id
+        for r in rows
+        if (state is None or r.state == state)
+        and (flow is None or r.flow == flow)
+        and (not overdue or r.id in late)
+        and rules.visible(r, viewer)
+    ]
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> Engine:
+    """An engine whose database holds a case of each bundled flow (so both are stored)."""
+    engine.open_case(reporter=SANJO, title="障害", at=T0)
+    engine.open_case(
+        reporter=SANJO, title="問合せ", kinds=["inquiry"], confirmed=["faq_checked"], at=T0
+    )
+    return engine
+
+
+def test_pages_follow_one_another_without_gaps_or_repeats(seeded: Engine) -> None:
+    """Walking the pages with ``after`` (the last number shown) gives exactly the whole
+    filtered list, in order, whatever the page size, filters and viewer."""
+    states = {name: sorted(f.states) for name, (f, _v) in seeded.flows().items()}
+    all_states = sorted({s for ss in states.values() for s in ss})
+
+    @EXAMPLES
+    @given(
+        cases=specs(states),
+        limit=st.integers(1, 6),
+        viewer=st.just(SYSTEM) | st.sampled_from(POOL),
+        flow=st.none() | st.sampled_from(sorted(states)),
+        state=st.none() | st.sampled_from(all_states),
+        overdue=st.booleans(),
+    )
+    def walk(
+        cases: list[Spec],
+        limit: int,
+        viewer: Viewer,
+        flow: str | None,
+        state: str | None,
+        overdue: bool,
+    ) -> None:
+        if state is not None and state not in (states[flow] if flow else all_states):
+            state = None  # a state no case of the flow can be in is refused (tested below)
+        write(seeded, cases)
+        filters = {"state": state, "flow": flow, "overdue": overdue, "viewer": viewer}
+        walked: list[int] = []
+        after = 0
+        while True:
+            page = seeded.cases(**filters, limit=limit, after=after)  # type: ignore[arg-type]
+            assert len(page) <= limit
+            walked += [c.id for c in page]  # type: ignore[misc]
+            if len(page) < limit:
+                break
+            after = page[-1].id  # type: ignore[assignment]
+        assert walked == unpaged(seeded, **filters)  # type: ignore[arg-type]
+
+    walk()
+
+
+def test_overdue_marks_match_the_fired_rungs(seeded: Engine) -> None:
+    """A listed case is marked overdue exactly when one of its rungs has fired."""
+    states = {name: sorted(f.states) for name, (f, _v) in seeded.flows().items()}
+
+    @EXAMPLES
+    @given(cases=specs(states), viewer=st.sampled_from(POOL))
+    def marks(cases: list[Spec], viewer: str) -> None:
+        write(seeded, cases)
+        listed = {c.id: c.overdue for c in seeded.cases(viewer=viewer, limit=1000)}
+        late = set(unpaged(seeded, state=None, flow=None, overdue=True, viewer=viewer))
+        assert {i for i, marked in listed.items() if marked} == late
+
+    marks()
+
+
+def test_visibility_in_sql_agrees_with_the_rule(seeded: Engine) -> None:
+    """``rules.visible_where`` selects exactly the rows ``rules.visible`` lets a viewer
+    see (an organisation, or the system), with or without a chain."""
+    flows = seeded.flows()
+    states = {name: sorted(f.states) for name, (f, _v) in flows.items()}
+
+    @EXAMPLES
+    @given(cases=specs(states), viewer=st.just(SYSTEM) | st.sampled_from(POOL))
+    def agree(cases: list[Spec], viewer: Viewer) -> None:
+        write(seeded, cases)
+        with Session(seeded.sa) as session:
+            rows = session.exec(select(CaseRow).order_by(col(CaseRow.id))).scalars().all()  # type: ignore[call-overload]
+            chosen = (
+                session.exec(  # type: ignore[call-overload]
+                    select(CaseRow.id).where(rules.visible_where(viewer)).order_by(col(CaseRow.id))
+                )
+                .scalars()
+                .all()
+            )
+        expected = [r.id for r in rows if rules.visible(r, viewer)]
+        assert chosen == expected
+
+    agree()
+
+
+def test_private_case_is_listed_to_its_chain_only(seeded: Engine) -> None:
+    """A chain flow's case is listed to the links its chain reached, whatever its
+    tier columns say; an id inside another (mic in mic-mynumber) is not a link."""
+    tiers = (JLIS, JLIS, JLIS)
+    write(seeded, [Spec(1, "inquiry", "asking", tiers, (SANJO, OPERATOR), False, False)])
+    listed = {
+        who: [c.id for c in seeded.cases(viewer=who, flow="inquiry") if c.id >= FIRST_ID]  # type: ignore[operator]
+        for who in POOL
+    }
+    assert listed[SANJO] == listed[OPERATOR] == [FIRST_ID + 1]
+    assert listed[MIC] == listed[JLIS] == listed[NIIGATA] == []
+
+
+@pytest.mark.parametrize(
+    ("limit", "after", "words"),
+    [
+        (0, 0, "limit 0 is out of range; give a limit from 1 to 1000"),
+        (1001, 0, "limit 1001 is out of range; give a limit from 1 to 1000"),
+        (-5, 0, "limit -5 is out of range"),
+        (50, -1, "after -1 is negative; give 0 (the first page) or the last case number"),
+    ],
+)
+def test_page_out_of_range_is_refused_before_any_read(
+    db_url: str, limit: int, after: int, words: str
+) -> None:
+    """A limit outside 1..1000 or a negative ``after`` is refused naming the range, even
+    on a database not set up yet (nothing is read, nothing written)."""
+    with Engine(db_url) as fresh, pytest.raises(InvalidInput, match=re.escape(words)):
+        fresh.cases(viewer=SYSTEM, limit=limit, after=after)
+    with Engine(db_url) as fresh, pytest.raises(InvalidInput, match="irflow init"):
+        fresh.cases(viewer=SYSTEM)  # still not set up: the refusal wrote nothing
+
+
+def test_a_page_is_at_most_the_limit_and_starts_after(seeded: Engine) -> None:
+    """The first page of three cases by two, then the rest, then nothing."""
+    write(seeded, [Spec(1, "incident", "closed", (SANJO, NIIGATA, OPERATOR), (), False, False)])
+    ids = [1, 2, FIRST_ID + 1]
+    visible = [c.id for c in seeded.cases(viewer=SANJO)]
+    assert visible == ids
+    assert [c.id for c in seeded.cases(viewer=SANJO, limit=2)] == ids[:2]
+    assert [c.id for c in seeded.cases(viewer=SANJO, limit=2, after=2)] == ids[2:]
+    assert seeded.cases(viewer=SANJO, after=FIRST_ID + 1) == []
