@@ -23,9 +23,20 @@ def split(text: str) -> frozenset[str]:
 
 
 def clean_text(field: str, text: str | None) -> str | None:
-    """Refuse text no backend stores alike (PostgreSQL rejects NUL, SQLite keeps it)."""
-    if text is not None and "\x00" in text:
+    """Refuse text no backend stores alike (PostgreSQL rejects NUL, SQLite keeps it),
+    and text that is not Unicode (bytes of another encoding reach Python from argv as
+    lone surrogates, which no hash, row or mail can encode)."""
+    if text is None:
+        return text
+    if "\x00" in text:
         raise InvalidInput(f"{field} contains a NUL character; remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{field} holds bytes that are not UTF-8 (at character {exc.start + 1}); "
+            "give it in UTF-8"
+        ) from None
     return text
 
 

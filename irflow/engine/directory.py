@@ -191,6 +191,8 @@ def read_csv_file(path: Path) -> list[Organisation]:
         text = path.read_text("utf-8")
     except FileNotFoundError:
         raise InvalidInput(f"no file {str(path)!r}; give the path of a directory CSV") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a folder; give the path of a directory CSV") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{path} is not UTF-8; save the CSV as UTF-8 and try again") from None
     return parse_csv(text, source=str(path))
