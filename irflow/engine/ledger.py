@@ -9,6 +9,7 @@ connection: measured here, the ORM costs 10-20x the bare driver on this path
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
+from sqlalchemy import event
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from irflow.engine import storage
 from irflow.errors import StorageError
 
 _CASE_COLUMNS = (
@@ -125,8 +129,17 @@ class _Checkout:
         ledger = self.ledger
         local = ledger._local
         conn = getattr(local, "conn", None)
+        if conn is not None and local.lost != ledger.lost:
+            # Another connection of the engine was lost since this one opened: the
+            # server may have restarted, so this one is not trusted either.
+            ledger._discard(conn)
+            conn = None
         if conn is None:
-            conn = local.conn = ledger.engine.raw_connection()
+            try:
+                conn = ledger.engine.raw_connection()
+            except ledger.checkout_errors as exc:
+                raise ledger.storage_error(exc, connecting=True) from exc
+            local.conn, local.lost = conn, ledger.lost
             # The driver's own connection: the pool's proxy finds commit and rollback
             # through __getattr__, and wraps cursor() (2.5 µs a command).
             local.driver = conn.dbapi_connection
@@ -140,10 +153,22 @@ class _Checkout:
         return self.driver
 
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
-        if exc is not None and isinstance(exc, self.ledger._driver_errors()):
-            self.ledger._discard(self.conn)
-            raise StorageError(f"the database refused the change: {exc}") from None
-        self.driver.rollback()  # a no-op after a commit; ends a read-only transaction
+        ledger = self.ledger
+        if exc is not None and isinstance(exc, ledger.driver_errors):
+            driver_error: Any = exc  # one of the driver's errors (checked above)
+            lost = ledger.engine.dialect.is_disconnect(driver_error, self.driver, None)
+            ledger._discard(self.conn)
+            if lost:
+                ledger.connection_lost()
+                ledger.engine.dispose()  # the pool's idle connections are gone too
+            raise ledger.storage_error(exc) from exc
+        try:
+            self.driver.rollback()  # a no-op after a commit; ends a read-only transaction
+        except ledger.driver_errors as failed:
+            ledger._discard(self.conn)
+            if exc is None:
+                raise ledger.storage_error(failed) from failed
+            # else the block's own error goes on (the connection is gone either way)
 
 
 class Ledger:
@@ -152,6 +177,14 @@ class Ledger:
     def __init__(self, engine: SAEngine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self.where = storage.describe(engine.url)
+        """The file or URL that storage errors name."""
+        self.driver_errors: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.Error,)
+        self.checkout_errors = (*self.driver_errors, PoolTimeout)
+        self.lost = 0
+        """How many connections of the engine were found lost (SQLAlchemy invalidates
+        them): each thread's connection opened before the latest is opened again."""
+        event.listen(engine, "invalidate", self.connection_lost)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._opened: list[Any] = []
@@ -238,7 +271,8 @@ class Ledger:
         return value
 
     def connection(self) -> _Checkout:
-        """This thread's DBAPI connection; driver errors become ``StorageError``.
+        """This thread's DBAPI connection; driver errors become ``StorageError``
+        (``storage.translate``: SQLAlchemy's listener does not see the bare driver).
 
         Each thread keeps one connection for the hot path: checking one out of the
         pool for every command cost a tenth of a step (bench/advance.py). Whatever
@@ -263,7 +297,7 @@ class Ledger:
         try:
             conn.rollback()
             conn.close()
-        except self._driver_errors():
+        except self.driver_errors:
             conn.invalidate()
 
     def close(self) -> None:
@@ -271,14 +305,18 @@ class Ledger:
         with self._lock:
             opened, self._opened = self._opened, []
         for conn in opened:
-            try:
+            with contextlib.suppress(*self.driver_errors):
                 conn.close()
-            except self._driver_errors():
-                pass
         self._local = threading.local()
 
-    def _driver_errors(self) -> tuple[type[BaseException], ...]:
-        return (self.engine.dialect.loaded_dbapi.Error,)
+    def connection_lost(self, *_event: object) -> None:
+        self.lost += 1
+
+    def storage_error(self, exc: BaseException, *, connecting: bool = False) -> StorageError:
+        """The driver's error as a ``StorageError`` naming this database, caused by it."""
+        error = storage.translate(exc, self.where, connecting=connecting)
+        assert error is not None  # only driver and pool errors are passed here
+        return error
 
     def read(self, name: str, *params: Any) -> list[tuple[Any, ...]]:
         """The rows of one of the prebuilt reads (``self.reads``)."""
