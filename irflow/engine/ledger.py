@@ -9,19 +9,14 @@ connection: measured here, the ORM costs 10-20x the bare driver on this path
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import event
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from irflow.engine import storage
-from irflow.errors import StorageError
+from irflow.engine.connections import Checkout, ThreadConnections
 
 _CASE_COLUMNS = (
     "id, flow, flow_version, title, kinds, flags, state, version, reporter_id, "
@@ -114,80 +109,13 @@ class Effects:
     """(step, rung) that this command fires: marked fired, exactly once."""
 
 
-class _Checkout:
-    """``with ledger.connection() as conn``; a class, where contextlib's generator
-    machinery cost 3 µs a command (bench/advance.py)."""
-
-    __slots__ = ("conn", "driver", "ledger")
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self.conn: Any = None
-        self.driver: Any = None
-
-    def __enter__(self) -> Any:
-        ledger = self.ledger
-        local = ledger._local
-        conn = getattr(local, "conn", None)
-        if conn is not None and local.lost != ledger.lost:
-            # Another connection of the engine was lost since this one opened: the
-            # server may have restarted, so this one is not trusted either.
-            ledger._discard(conn)
-            conn = None
-        if conn is None:
-            try:
-                conn = ledger.engine.raw_connection()
-            except ledger.checkout_errors as exc:
-                raise ledger.storage_error(exc, connecting=True) from exc
-            local.conn, local.lost = conn, ledger.lost
-            # The driver's own connection: the pool's proxy finds commit and rollback
-            # through __getattr__, and wraps cursor() (2.5 µs a command).
-            local.driver = conn.dbapi_connection
-            # One cursor for the connection's life: a new psycopg cursor copies the
-            # adapter map, 5-20 µs a statement (bench/advance.py).
-            local.cursor = local.driver.cursor()
-            with ledger._lock:
-                ledger._opened.append(conn)
-        self.conn = conn
-        self.driver = local.driver
-        return self.driver
-
-    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
-        ledger = self.ledger
-        if exc is not None and isinstance(exc, ledger.driver_errors):
-            driver_error: Any = exc  # one of the driver's errors (checked above)
-            lost = ledger.engine.dialect.is_disconnect(driver_error, self.driver, None)
-            ledger._discard(self.conn)
-            if lost:
-                ledger.connection_lost()
-                ledger.engine.dispose()  # the pool's idle connections are gone too
-            raise ledger.storage_error(exc) from exc
-        try:
-            self.driver.rollback()  # a no-op after a commit; ends a read-only transaction
-        except ledger.driver_errors as failed:
-            ledger._discard(self.conn)
-            if exc is None:
-                raise ledger.storage_error(failed) from failed
-            # else the block's own error goes on (the connection is gone either way)
-
-
 class Ledger:
     """Prebuilt SQL for the commands that change cases, per database dialect."""
 
     def __init__(self, engine: SAEngine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
-        self.where = storage.describe(engine.url)
-        """The file or URL that storage errors name."""
-        self.driver_errors: tuple[type[BaseException], ...] = (engine.dialect.loaded_dbapi.Error,)
-        self.checkout_errors = (*self.driver_errors, PoolTimeout)
-        self.lost = 0
-        """How many connections of the engine were found lost (SQLAlchemy invalidates
-        them): each thread's connection opened before the latest is opened again."""
-        event.listen(engine, "invalidate", self.connection_lost)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._opened: list[Any] = []
+        self.connections = ThreadConnections(engine)
         self._moments: dict[datetime, Any] = {}
         p = "?" if self.sqlite else "%s"
         self._select = (
@@ -270,53 +198,22 @@ class Ledger:
         self._moments[at] = value
         return value
 
-    def connection(self) -> _Checkout:
+    def connection(self) -> Checkout:
         """This thread's DBAPI connection; driver errors become ``StorageError``
-        (``storage.translate``: SQLAlchemy's listener does not see the bare driver).
-
-        Each thread keeps one connection for the hot path: checking one out of the
-        pool for every command cost a tenth of a step (bench/advance.py). Whatever
-        the block leaves uncommitted is rolled back; a connection that failed is
-        dropped and the next command opens a new one.
-        """
-        return _Checkout(self)
+        (``ThreadConnections``)."""
+        return Checkout(self.connections)
 
     def _cursor(self, conn: Any) -> Any:
         """The cursor for ``conn``: this thread's own connection keeps one; any other
         connection (a caller's) gets a new one."""
-        local = self._local
+        local = self.connections.local
         if conn is getattr(local, "driver", None):
             return local.cursor
         return conn.cursor()
 
-    def _discard(self, conn: Any) -> None:
-        self._local.conn = self._local.driver = self._local.cursor = None
-        with self._lock:
-            if conn in self._opened:
-                self._opened.remove(conn)
-        try:
-            conn.rollback()
-            conn.close()
-        except self.driver_errors:
-            conn.invalidate()
-
     def close(self) -> None:
         """Give every thread's connection back (``Engine.close``)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for conn in opened:
-            with contextlib.suppress(*self.driver_errors):
-                conn.close()
-        self._local = threading.local()
-
-    def connection_lost(self, *_event: object) -> None:
-        self.lost += 1
-
-    def storage_error(self, exc: BaseException, *, connecting: bool = False) -> StorageError:
-        """The driver's error as a ``StorageError`` naming this database, caused by it."""
-        error = storage.translate(exc, self.where, connecting=connecting)
-        assert error is not None  # only driver and pool errors are passed here
-        return error
+        self.connections.close()
 
     def read(self, name: str, *params: Any) -> list[tuple[Any, ...]]:
         """The rows of one of the prebuilt reads (``self.reads``)."""
