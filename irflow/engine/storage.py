@@ -9,8 +9,8 @@ keeps the driver's error as ``__cause__``. It is applied where driver errors ari
   ``Session`` and ``Connection`` of an engine: ``install`` makes it the engine's
   ``handle_error`` listener (``database.make_engine`` installs it), so no block of
   ORM code needs wrapping;
-- the ledger's bare-driver connection, which SQLAlchemy does not see:
-  ``Ledger.connection`` calls ``translate`` itself;
+- the ledger's bare-driver connections, which SQLAlchemy does not see:
+  ``connections.ThreadConnections`` calls ``translate`` itself;
 - anything else: ``with storage_errors(where):``.
 
 A unique-key violation is the one driver error the engine's listener lets through
