@@ -15,10 +15,16 @@ Each message names what was wrong, the value, and what would be right.
     ├── NotAllowed              the actor may not do this (exit 4)
     ├── Conflict                the case changed under the caller (exit 5)
     ├── StorageError            the database failed for a reason not the caller's (exit 1)
+    │   ├── DatabaseCorrupt     a file that is not an irflow database: corrupt, truncated, other
+    │   ├── DatabaseFull        no room left on the disk (or the server's) for the change
+    │   ├── DatabaseReadOnly    a file, folder or server that may only be read
+    │   └── DatabaseUnavailable cannot connect, the connection was lost, or another holds it
     └── DeliveryFailed          a channel did not take a message; the outbox retries (exit 1)
 
 An ambiguous name is bad input, not a missing organisation: the caller typed
 something that matches too much, and the fix is to type more (an id or a code).
+Storage errors are translated from the drivers' own in one place,
+``irflow.engine.storage``; each names the file or the URL (password hidden).
 """
 
 from __future__ import annotations
@@ -118,6 +124,27 @@ class Conflict(IrflowError):
 
 class StorageError(IrflowError):
     """The database failed for a reason that is not the caller's input."""
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+        """The SQLite file or the database URL (password hidden) that failed."""
+
+
+class DatabaseCorrupt(StorageError):
+    """The file is not an irflow database: corrupt, truncated, or another kind of file."""
+
+
+class DatabaseFull(StorageError):
+    """The disk (or the server's) has no room left for the change."""
+
+
+class DatabaseReadOnly(StorageError):
+    """The file, its folder or the server may only be read: a write was refused."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached now: no connection, a lost one, or held by another."""
 
 
 class DeliveryFailed(IrflowError):

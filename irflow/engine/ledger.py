@@ -9,7 +9,6 @@ connection: measured here, the ORM costs 10-20x the bare driver on this path
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine as SAEngine
 
-from irflow.errors import StorageError
+from irflow.engine.connections import Checkout, ThreadConnections
 
 _CASE_COLUMNS = (
     "id, flow, flow_version, title, kinds, flags, state, version, reporter_id, "
@@ -113,51 +112,13 @@ class Effects:
     """(step, rung) that this command fires: marked fired, exactly once."""
 
 
-class _Checkout:
-    """``with ledger.connection() as conn``; a class, where contextlib's generator
-    machinery cost 3 µs a command (bench/advance.py)."""
-
-    __slots__ = ("conn", "driver", "ledger")
-
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self.conn: Any = None
-        self.driver: Any = None
-
-    def __enter__(self) -> Any:
-        ledger = self.ledger
-        local = ledger._local
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = ledger.engine.raw_connection()
-            # The driver's own connection: the pool's proxy finds commit and rollback
-            # through __getattr__, and wraps cursor() (2.5 µs a command).
-            local.driver = conn.dbapi_connection
-            # One cursor for the connection's life: a new psycopg cursor copies the
-            # adapter map, 5-20 µs a statement (bench/advance.py).
-            local.cursor = local.driver.cursor()
-            with ledger._lock:
-                ledger._opened.append(conn)
-        self.conn = conn
-        self.driver = local.driver
-        return self.driver
-
-    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
-        if exc is not None and isinstance(exc, self.ledger._driver_errors()):
-            self.ledger._discard(self.conn)
-            raise StorageError(f"the database refused the change: {exc}") from None
-        self.driver.rollback()  # a no-op after a commit; ends a read-only transaction
-
-
 class Ledger:
     """Prebuilt SQL for the commands that change cases, per database dialect."""
 
     def __init__(self, engine: SAEngine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._opened: list[Any] = []
+        self.connections = ThreadConnections(engine)
         self._moments: dict[datetime, Any] = {}
         p = "?" if self.sqlite else "%s"
         self._select = (
@@ -245,48 +206,22 @@ class Ledger:
         self._moments[at] = value
         return value
 
-    def connection(self) -> _Checkout:
-        """This thread's DBAPI connection; driver errors become ``StorageError``.
-
-        Each thread keeps one connection for the hot path: checking one out of the
-        pool for every command cost a tenth of a step (bench/advance.py). Whatever
-        the block leaves uncommitted is rolled back; a connection that failed is
-        dropped and the next command opens a new one.
-        """
-        return _Checkout(self)
+    def connection(self) -> Checkout:
+        """This thread's DBAPI connection; driver errors become ``StorageError``
+        (``ThreadConnections``)."""
+        return Checkout(self.connections)
 
     def _cursor(self, conn: Any) -> Any:
         """The cursor for ``conn``: this thread's own connection keeps one; any other
         connection (a caller's) gets a new one."""
-        local = self._local
+        local = self.connections.local
         if conn is getattr(local, "driver", None):
             return local.cursor
         return conn.cursor()
 
-    def _discard(self, conn: Any) -> None:
-        self._local.conn = self._local.driver = self._local.cursor = None
-        with self._lock:
-            if conn in self._opened:
-                self._opened.remove(conn)
-        try:
-            conn.rollback()
-            conn.close()
-        except self._driver_errors():
-            conn.invalidate()
-
     def close(self) -> None:
         """Give every thread's connection back (``Engine.close``)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for conn in opened:
-            try:
-                conn.close()
-            except self._driver_errors():
-                pass
-        self._local = threading.local()
-
-    def _driver_errors(self) -> tuple[type[BaseException], ...]:
-        return (self.engine.dialect.loaded_dbapi.Error,)
+        self.connections.close()
 
     def read(self, name: str, *params: Any) -> list[tuple[Any, ...]]:
         """The rows of one of the prebuilt reads (``self.reads``)."""
