@@ -11,6 +11,7 @@ sweep fires it. Rungs fire in the order they fell due.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,13 +50,19 @@ class Fired:
 
 
 def sweep(
-    ctx: Context, recorder: Recorder, now: datetime, *, limit: int | None = None
+    ctx: Context,
+    recorder: Recorder,
+    now: datetime,
+    *,
+    limit: int | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> list[Fired]:
-    """Fire every rung due by ``now``, earliest first, one transaction each."""
+    """Fire every rung due by ``now``, earliest first, one transaction each; when
+    ``stopping()`` turns true (a daemon told to stop), the rest wait for the next sweep."""
     fired: list[Fired] = []
     ledger = ctx.ledger
     failing = 0  # rungs at the head of the queue whose firing failed in this sweep
-    while limit is None or len(fired) < limit:
+    while (limit is None or len(fired) < limit) and not stopping():
         with ledger.connection() as conn:
             ledger.begin_sweep(conn)
             due = ledger.claim_due(conn, now, skip=failing)

@@ -14,7 +14,7 @@ job (``irflow.engine``'s module names say which):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -261,13 +261,22 @@ class Engine:
 
     # ------------------------------------------------------------------ escalation
 
-    def sweep(self, at: datetime | None = None, *, limit: int | None = None) -> list[Fired]:
-        """Fire every escalation rung due by ``at`` (default now), once each, in order."""
+    def sweep(
+        self,
+        at: datetime | None = None,
+        *,
+        limit: int | None = None,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> list[Fired]:
+        """Fire every escalation rung due by ``at`` (default now), once each, in order;
+        the rest wait for the next sweep once ``stopping()`` is true."""
         from irflow.engine import escalation  # the sweep's code loads for sweeps only
 
         self.ctx.ready()
         self.ctx.registry.current()
-        return escalation.sweep(self.ctx, self.recorder, self.now(at), limit=limit)
+        return escalation.sweep(
+            self.ctx, self.recorder, self.now(at), limit=limit, stopping=stopping
+        )
 
     def next_deadline(self) -> datetime | None:
         """When the next unfired rung falls due, if any."""
@@ -281,10 +290,17 @@ class Engine:
 
         return Dispatcher(self.ctx.sa, self.ctx.notifiers, self.organisations())
 
-    def drain(self, at: datetime | None = None, *, limit: int = 200) -> DrainReport:
-        """Send the queued notifications that are due; retry or bury the failures."""
+    def drain(
+        self,
+        at: datetime | None = None,
+        *,
+        limit: int = 200,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> DrainReport:
+        """Send the queued notifications that are due; retry or bury the failures; the
+        rest stay queued once ``stopping()`` is true."""
         self.ctx.ready()
-        return self.dispatcher.drain(self.now(at), limit=limit)
+        return self.dispatcher.drain(self.now(at), limit=limit, stopping=stopping)
 
     def outbox(self, *, status: str | None = None) -> list[OutboxRow]:
         """The outbox's messages, oldest first (``status``: queued, sent or dead)."""

@@ -123,9 +123,15 @@ class Dispatcher:
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
 
-    def drain(self, now: datetime, *, limit: int = 200) -> DrainReport:
+    def drain(
+        self, now: datetime, *, limit: int = 200, stopping: Callable[[], bool] = lambda: False
+    ) -> DrainReport:
+        """Send what is due, up to ``limit`` messages; when ``stopping()`` turns true (a
+        daemon told to stop), the messages not leased yet stay queued for later."""
         report = DrainReport()
         for message_id in self._due(now, limit):
+            if stopping():
+                break
             row = self._lease(message_id, now)
             if row is None:
                 continue  # another dispatcher took it meanwhile

@@ -64,8 +64,10 @@ class Runner:
 
             structlog.contextvars.bind_contextvars(job="tick")
             try:
-                report.fired = len(self.engine.sweep())
-                drained = self.engine.drain()
+                # A stop asked for mid-tick ends the tick at the next rung or message:
+                # what is left is in the database for the next start, nothing is lost.
+                report.fired = len(self.engine.sweep(stopping=self.stopping))
+                drained = self.engine.drain(stopping=self.stopping)
                 report.sent, report.failed = len(drained.sent), len(drained.failed)
             except Exception as exc:  # the daemon must outlive a database hiccup
                 report.errors.append(f"{type(exc).__name__}: {exc}")
@@ -77,6 +79,10 @@ class Runner:
         if self.on_tick is not None:
             self.on_tick(report)
         return report
+
+    def stopping(self) -> bool:
+        """Whether ``stop`` was asked for."""
+        return self._stopping
 
     def _schedule_wakeup(self, fired: int) -> None:
         if self._scheduler is None:

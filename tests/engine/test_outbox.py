@@ -609,3 +609,40 @@ def test_two_dispatchers_never_send_a_message_twice(
     finally:
         first.close()
         second.close()
+
+
+def test_a_drain_told_to_stop_leaves_the_rest_queued_for_later(notified: Engine) -> None:
+    """A daemon told to stop mid-drain sends no further message; the ones it did not
+    take stay queued, and the next drain sends each of them once."""
+    do(notified, open_case(notified), *WHOLE_CASE)  # the announcement mails everyone
+    queued = len(notified.outbox(status="queued"))
+    assert queued > 10
+    sent: list[str] = []
+
+    def after_three() -> bool:
+        sent.append("asked")
+        return len(sent) > 3
+
+    first = notified.drain(stopping=after_three)
+    assert len(first.sent) + len(first.failed) == 3
+    assert len(notified.outbox(status="queued")) == queued - 3
+    second = notified.drain(limit=1000)
+    assert len(second.sent) == queued - 3
+    assert notified.outbox(status="queued") == []
+
+
+def test_a_sweep_told_to_stop_fires_no_further_rung(engine: Engine, clock: MovableClock) -> None:
+    """A sweep told to stop fires nothing more; the rungs left fire at the next sweep."""
+    for _ in range(4):
+        open_case(engine)
+    clock.advance(timedelta(hours=3))  # every case's first rungs are due
+    calls: list[int] = []
+
+    def after_one() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    assert len(engine.sweep(stopping=after_one)) == 1
+    rest = engine.sweep()
+    assert len(rest) >= 3
+    assert engine.sweep() == []
