@@ -17,11 +17,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from irflow.engine.core import Engine
 from sqlalchemy import event, make_url
 from sqlalchemy.pool import Pool
 
 from irflow.engine.database import database_url
+from irflow.engine.facade import Engine
 from irflow.testing import MovableClock
 from tests.conftest import START, pg_base_url
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from irflow.engine.core import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from irflow.engine import storage
 from irflow.engine.database import make_engine
+from irflow.engine.facade import Engine
+from irflow.engine.rules import SYSTEM
 from irflow.errors import (
     DatabaseCorrupt,
     DatabaseFull,
@@ -219,9 +220,9 @@ def test_a_damaged_file_names_itself_and_the_way_out(damaged: Path) -> None:
     DatabaseCorrupt naming the file and the fix, and leave the file as it was."""
     before = snapshot(damaged.parent)
     calls = {
-        "cases": lambda e: e.cases(),
-        "verify": lambda e: e.verify(),
-        "case": lambda e: e.case(1),
+        "cases": lambda e: e.cases(viewer=SYSTEM),
+        "verify": lambda e: e.verify(viewer=SYSTEM),
+        "case": lambda e: e.case(1, viewer=SYSTEM),
         "open_case": lambda e: e.open_case(reporter=SANJO, title="障害"),
         "init": lambda e: e.init(),
     }
@@ -244,10 +245,10 @@ def test_a_full_disk_refuses_the_change_and_writes_none_of_it(tmp_path: Path) ->
     with disk_full(), Engine(f"sqlite:///{path}", clock=MovableClock(START)) as engine:
         opened, full = _open_until_full(engine)
         assert full.message.startswith(f"{path} has no room left (database or disk is full); ")
-        assert len(engine.cases()) == 1 + opened
+        assert len(engine.cases(viewer=SYSTEM)) == 1 + opened
     with Engine(f"sqlite:///{path}") as engine:
-        assert [c.id for c in engine.cases()] == list(range(1, opened + 2))
-        assert all(report.ok for report in engine.verify())
+        assert [c.id for c in engine.cases(viewer=SYSTEM)] == list(range(1, opened + 2))
+        assert all(report.ok for report in engine.verify(viewer=SYSTEM))
 
 
 def _open_until_full(engine: Engine) -> tuple[int, DatabaseFull]:
@@ -278,9 +279,9 @@ def _copy(original: Path, folder: Path, *suffixes: str) -> Path:
 def _reads_and_refuses_writes(path: Path, *, cases: int = 2) -> None:
     before = snapshot(path.parent)
     with Engine(f"sqlite:///{path}", clock=MovableClock(START)) as engine:
-        assert [c.id for c in engine.cases()] == list(range(1, cases + 1))
-        assert engine.case(1).title == "障害 1"
-        assert [r.ok for r in engine.verify()] == [True] * cases
+        assert [c.id for c in engine.cases(viewer=SYSTEM)] == list(range(1, cases + 1))
+        assert engine.case(1, viewer=SYSTEM).title == "障害 1"
+        assert [r.ok for r in engine.verify(viewer=SYSTEM)] == [True] * cases
         assert engine.search_organisations("三条")
         assert engine.init().changed is False  # an up-to-date copy needs no write
         for write in (
@@ -290,7 +291,7 @@ def _reads_and_refuses_writes(path: Path, *, cases: int = 2) -> None:
             with pytest.raises(DatabaseReadOnly) as raised:
                 write()
             assert raised.value.message.startswith(f"{path} is read-only (attempt to write")
-        assert engine.case(1).version == 1
+        assert engine.case(1, viewer=SYSTEM).version == 1
     assert snapshot(path.parent) == before
 
 
@@ -310,10 +311,10 @@ def test_a_read_only_file_in_a_writable_folder_is_read(original: Path, tmp_path:
     path = _copy(original, tmp_path / "copy")
     before = path.read_bytes()
     with read_only(path), Engine(f"sqlite:///{path}") as engine:
-        assert len(engine.cases()) == 2
+        assert len(engine.cases(viewer=SYSTEM)) == 2
         with pytest.raises(DatabaseReadOnly):
             engine.open_case(reporter=SANJO, title="障害")
-        assert len(engine.cases()) == 2
+        assert len(engine.cases(viewer=SYSTEM)) == 2
     assert path.read_bytes() == before
 
 
@@ -345,7 +346,7 @@ def test_a_copy_missing_its_logs_index_says_what_to_copy(live: Path, tmp_path: P
         Engine(f"sqlite:///{path}") as engine,
         pytest.raises(DatabaseReadOnly) as raised,
     ):
-        engine.cases()
+        engine.cases(viewer=SYSTEM)
     assert raised.value.message == (
         f"{path} is read-only and its write-ahead log {path}-wal cannot be read without "
         f"{path}-shm, which its folder may not hold; copy the database with its -wal file "
@@ -365,7 +366,7 @@ def test_a_lost_connection_is_named_and_running_again_works(
     base = pg_base_url()
     assert base is not None
     attempts: dict[str, Callable[[Engine], object]] = {
-        "a read on the ledger": lambda engine: engine.case(1),
+        "a read on the ledger": lambda engine: engine.case(1, viewer=SYSTEM),
         "a read on a session": lambda engine: engine.outbox(),
         "a write": lambda engine: engine.advance(1, "detect_anomaly", actor=SANJO),
     }
@@ -377,7 +378,7 @@ def test_a_lost_connection_is_named_and_running_again_works(
             engine.open_case(reporter=SANJO, title="障害")
         for what, attempt in attempts.items():
             with Engine(url, clock=MovableClock(START)) as engine:
-                engine.case(1), engine.outbox()  # both kinds of connection are open
+                engine.case(1, viewer=SYSTEM), engine.outbox()  # both kinds of connection are open
                 assert terminate(admin, name=name) == 2
                 with pytest.raises(DatabaseUnavailable) as raised:
                     attempt(engine)
@@ -386,12 +387,12 @@ def test_a_lost_connection_is_named_and_running_again_works(
                 assert message.endswith("; check the server and run the command again"), what
                 assert isinstance(raised.value.__cause__, psycopg.OperationalError), what
                 # Every kind of connection is opened again, not just the one that failed.
-                assert engine.case(1).version == 1, what
+                assert engine.case(1, viewer=SYSTEM).version == 1, what
                 assert engine.outbox() == [], what
-                assert len(engine.timeline(1)) == 1, what
+                assert len(engine.timeline(1, viewer=SYSTEM)) == 1, what
                 attempt(engine)
         with Engine(url) as engine:
-            assert engine.case(1).version == 2  # the write, run again
+            assert engine.case(1, viewer=SYSTEM).version == 2  # the write, run again
 
 
 def test_a_server_that_is_not_there_is_named() -> None:
@@ -400,5 +401,5 @@ def test_a_server_that_is_not_there_is_named() -> None:
         Engine("postgresql://irflow@127.0.0.1:1/irflow") as engine,
         pytest.raises(DatabaseUnavailable) as raised,
     ):
-        engine.cases()
+        engine.cases(viewer=SYSTEM)
     assert raised.value.message.startswith("cannot connect to postgresql://irflow@127.0.0.1:1/")
