@@ -81,7 +81,7 @@ class Runner:
         return report
 
     def stopping(self) -> bool:
-        """Whether ``stop`` was asked for."""
+        """Whether a ``stop`` is under way (the running tick then ends early)."""
         return self._stopping
 
     def _schedule_wakeup(self, fired: int) -> None:
@@ -143,3 +143,5 @@ class Runner:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        # The tick under way has ended: a tick called by hand from now on runs whole.
+        self._stopping = False
