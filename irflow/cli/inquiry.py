@@ -355,10 +355,9 @@ def _act(
 
     engine = open_engine(db, writes=True)
     me = engine.organisation(actor)
-    try:
-        engine.advance(
-            case_id, action, actor=me.id, note=note, at=moment(at), expect_version=expect_version
-        )
+    try:  # of="states": an incident's participant is told to use `irflow case advance`
+        engine.advance(case_id, action, actor=me.id, note=note, at=moment(at),
+                       expect_version=expect_version, of="states")  # fmt: skip
     except NotFound:
         # A missing case, one ORG may not see, or a case of another flow: one answer.
         raise _no_inquiry(case_id, me) from None

@@ -246,3 +246,22 @@ def test_case_advance_on_an_inquiry_by_an_outsider_is_not_found_as_a_missing_cas
     missing = irflow("case", "advance", "99", "answer", "--as", "pref-yamaguchi")
     assert hidden.code == missing.code == 3
     assert hidden.err.replace("99", "1") == missing.err.replace("99", "1")
+
+
+def test_an_inquiry_action_on_an_incident_names_case_advance_and_writes_nothing(
+    irflow: Run,
+) -> None:
+    """`irflow inquiry answer` on an incident its actor takes part in names the command
+    that fits, exit 2, and the incident stays as it was; to an outsider it is no inquiry."""
+    assert irflow("init").code == 0
+    opened = irflow("case", "open", "--reporter", "三条市", "--title", "サンプル障害", "--json")
+    assert opened.code == 0
+    before = irflow("case", "show", "1", "--json").out
+    result = irflow("inquiry", "answer", "1", "--as", "pref-niigata", "--note", ANSWER)
+    assert result.code == 2
+    assert "irflow case advance 1 STEP" in result.err
+    assert irflow("case", "show", "1", "--json").out == before
+    outsider = irflow("inquiry", "answer", "1", "--as", "pref-yamaguchi", "--note", ANSWER)
+    missing = irflow("inquiry", "answer", "9", "--as", "pref-yamaguchi", "--note", ANSWER)
+    assert outsider.code == missing.code == 3
+    assert outsider.err == missing.err.replace("9", "1")
