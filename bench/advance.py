@@ -138,7 +138,8 @@ FLOOR_DDL = (
         case_id INTEGER NOT NULL REFERENCES irflow_case (id), seq INTEGER NOT NULL,
         at {moment} NOT NULL, actor_id VARCHAR, action VARCHAR NOT NULL, step VARCHAR,
         from_state VARCHAR, to_state VARCHAR, note TEXT, payload TEXT NOT NULL,
-        prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL, PRIMARY KEY (case_id, seq))""",
+        prev_hash VARCHAR NOT NULL, hash VARCHAR NOT NULL, seal VARCHAR,
+        PRIMARY KEY (case_id, seq))""",
     """CREATE TABLE deadline (
         case_id INTEGER NOT NULL REFERENCES irflow_case (id), step VARCHAR NOT NULL,
         rung INTEGER NOT NULL, action VARCHAR NOT NULL, opened_at {moment} NOT NULL,
@@ -479,7 +480,8 @@ def check_rendering(
     read = steps[0][0]
     if read[0] or not read[1].startswith("SELECT") or read[2] != (case_id,):
         sys.exit(f"the engine's step transactions start with {read!r}, not the case row's read")
-    last_hash = next(p[-1] for _m, sql, p in opened if sql.startswith("INSERT INTO timeline_event"))
+    # The event's hash is its 12th value (the seal follows it).
+    last_hash = next(p[11] for _m, sql, p in opened if sql.startswith("INSERT INTO timeline_event"))
     expected = [
         planner.open_txn(case_id, title, moment_of(ledger, opened)),
         *(
