@@ -186,7 +186,7 @@ def assign(
     Only the operator or the current coordinator may; the assignment is on the timeline.
     """
     engine = open_engine(db, writes=True)
-    engine.assign_coordinator(
+    done = engine.assign_coordinator(
         case_id,
         coordinator=coordinator,
         actor=actor,
@@ -194,7 +194,22 @@ def assign(
         at=moment(at),
         expect_version=expect_version,
     )
-    _show(engine, case_id, as_json, actor)
+    handed = done.event.payload
+    me = engine.organisation(actor)
+    if me.id != handed["from"]:
+        _show(engine, case_id, as_json, actor)
+        return
+    # The coordinator handed its own role over: the case is no longer its to see, so it
+    # is told what it did (from the command's own result), not shown the case.
+    new = engine.organisation_by_id(str(handed["to"]))
+    if as_json:
+        print_json({"case": case_id, "version": done.version, "coordinator": new.as_ref()})
+        return
+    console().print(
+        f"case {case_id}: its coordinator is now {new.name} ({new.id}), version "
+        f"{done.version}; {me.name} no longer takes part in it",
+        markup=False,
+    )
 
 
 @app.command("contacts")

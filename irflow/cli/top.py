@@ -76,11 +76,11 @@ def verify(
     cases = broken = seals = 0
     if as_json:
         # A JSON list, written as the verdicts come: constant memory on any database.
-        sys.stdout.write("[")
+        # The bracket opens with the first verdict, so a refusal prints no half list.
         for r in reports:
-            sys.stdout.write(("," if cases else "") + "\n" + json.dumps(r.as_json(), default=str))
+            sys.stdout.write(("," if cases else "[") + "\n" + json.dumps(r.as_json(), default=str))
             cases, broken = cases + 1, broken + (not r.ok)
-        sys.stdout.write("\n]\n" if cases else "]\n")
+        sys.stdout.write("\n]\n" if cases else "[]\n")
     else:
         out = console()
         for r in reports:
