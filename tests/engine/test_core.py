@@ -310,7 +310,7 @@ def test_what_a_step_does_is_remembered_by_every_fact_a_guard_sees(engine: Engin
     """The engine remembers what completing a step does by the case's kinds, flags and
     steps done: a case that declared the flag never gets the outcome of one that did not."""
     # at_opener and at_top are a chain's facts: only state flows (which _complete never
-    # sees) may name them (flow.py refuses chain: conditions without a chain).
+    # sees) may name them (flow/checks.py refuses chain: conditions without a chain).
     assert [f.name for f in dataclasses.fields(CaseFacts)] == [
         "kinds",
         "flags",
