@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from irflow.engine import rules
 from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import Organisation
 from irflow.engine.flow import CLOSED, CaseFacts, Duty, Flow, Step
@@ -25,14 +26,6 @@ SITE = "site"
 
 SUPERVISOR = {"reporter": "coordinator", "coordinator": "operator", "operator": "operator"}
 """Whom a tier's overdue step is escalated to (the operator's own steps: the operator)."""
-
-
-def participants(case: CaseRecord) -> dict[str, str]:
-    return {
-        "reporter": case.reporter_id,
-        "coordinator": case.coordinator_id,
-        "operator": case.operator_id,
-    }
 
 
 def open_steps(flow: Flow, state: str, facts: CaseFacts) -> set[str]:
@@ -185,7 +178,7 @@ class Notices:
     ) -> list[OutboxRecord]:
         """The report and announcement a completed step sends."""
         rows: list[OutboxRecord] = []
-        who = participants(case)
+        who = rules.participants(case)
         if step.reports_to:
             recipients = [t[4:] if t.startswith("org:") else who[t] for t in step.reports_to]
             category = self.categories.get(flow.spec.report_category or "")
@@ -259,5 +252,4 @@ __all__ = [
     "deadlines_for",
     "escalation_changes",
     "open_steps",
-    "participants",
 ]

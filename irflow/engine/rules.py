@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, final
 
 from irflow.engine import chain as chain_rules
 from irflow.engine.directory import Directory, Organisation
-from irflow.engine.flow import Step
+from irflow.engine.flow import TIERS, Step
 from irflow.engine.ledger import CaseRecord
 from irflow.errors import NotAllowed, NotFound
 
@@ -50,12 +50,10 @@ Viewer = str | SystemViewer
 
 
 def participants(case: CaseRecord) -> dict[str, str]:
-    """The organisation in each tier of a case (a flow of phases)."""
-    return {
-        "reporter": case.reporter_id,
-        "coordinator": case.coordinator_id,
-        "operator": case.operator_id,
-    }
+    """The organisation in each tier of a case (a flow of phases): the one place that
+    pairs the tiers with the case row's three columns."""
+    held = (case.reporter_id, case.coordinator_id, case.operator_id)
+    return dict(zip(TIERS, held, strict=True))
 
 
 def participant_ids(case: CaseRecord) -> list[str]:

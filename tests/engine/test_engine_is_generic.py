@@ -51,7 +51,6 @@ STILL_BEING_MOVED = frozenset(
         "escalation.py",
         "flow/schema.py",
         "outbox.py",
-        "rules.py",
     }
 )
 
