@@ -25,7 +25,7 @@ warm-up case is driven through the engine with its ledger's connection wrapped, 
 that every statement and parameter of its transactions is recorded; the floor's
 statements are rendered by irflow's own ``Ledger`` (its prebuilt SQL) from rows
 computed with ``irflow.engine.effects`` (``deadlines_for``, ``Notices.for_step``) and
-``irflow.engine.timeline`` (``event_hash``), and the run stops unless the rendering
+the engine's own event builder (``Recorder.event``), and the run stops unless the rendering
 for the warm-up case (its id, title and moments) equals the recording, statement for
 statement and value for value. Every floor case then gets the same statements with
 its own id, moments and hashes. Only the transactions are timed: their values
@@ -90,7 +90,7 @@ from irflow.engine.effects import deadlines_for, open_steps
 from irflow.engine.flow import CLOSED, CaseFacts, CaseModel, Flow
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord
 from irflow.engine.rules import SYSTEM
-from irflow.engine.timeline import GENESIS, dump_payload, event_hash
+from irflow.engine.timeline import GENESIS
 from irflow.logs import configure
 
 ACTORS = {"reporter": "sanjo", "coordinator": "pref-niigata", "operator": "mic-mynumber"}
@@ -326,6 +326,7 @@ class Planner:
         self.calendar = engine.ctx.calendar
         self.notices = engine.ctx.notices
         self.ledger = engine.ledger
+        self.events = engine.recorder  # the engine's own event builder
         self.moves = moves
 
     def case_record(self, case_id: int, title: str, state: str) -> CaseRecord:
@@ -359,33 +360,8 @@ class Planner:
         to_state: str,
         payload: dict[str, Any],
     ) -> EventRecord:
-        payload_json = dump_payload(payload)
-        digest = event_hash(
-            case_id=case_id,
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            step=step,
-            from_state=from_state,
-            to_state=to_state,
-            note=None,
-            payload_json=payload_json,
-            prev_hash=prev_hash,
-        )
-        return EventRecord(
-            case_id,
-            seq,
-            at,
-            actor,
-            action,
-            step,
-            from_state,
-            to_state,
-            None,
-            payload_json,
-            prev_hash,
-            digest,
+        return self.events.event(
+            case_id, seq, prev_hash, at, actor, action, step, from_state, to_state, None, payload
         )
 
     def open_case(self, conn: Any, title: str, at: datetime) -> tuple[int, str]:

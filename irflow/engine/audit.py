@@ -22,7 +22,7 @@ from irflow.engine.flow import CaseFacts, CaseModel
 from irflow.engine.ledger import CaseRecord, EventRecord
 from irflow.engine.queries import Queries
 from irflow.engine.rules import SystemViewer, Viewer, no_case, visible
-from irflow.engine.timeline import COMPACT, ChainReport, Difference, audit_key, check_chain
+from irflow.engine.timeline import COMPACT, ChainReport, Difference, check_chain
 from irflow.errors import InvalidInput, IrflowError
 
 BATCH = 500
@@ -44,7 +44,7 @@ class Audit:
     def __init__(self, ctx: Context, queries: Queries) -> None:
         self.ctx = ctx
         self.queries = queries
-        self._key = audit_key()
+        self._key = ctx.audit_key
         self._completions: dict[tuple[Any, ...], str] = {}
 
     @property

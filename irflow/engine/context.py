@@ -20,6 +20,7 @@ from irflow.engine.effects import SITE, Notices
 from irflow.engine.flow import Flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.registry import FlowRegistry
+from irflow.engine.timeline import audit_key
 from irflow.notifiers.base import Notifier
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class Context:
         self.clock = clock
         self.ledger = Ledger(sa)
         self.notifiers = list(notifiers)
+        self.audit_key = audit_key()
+        """``$IRFLOW_AUDIT_KEY`` as the engine found it at start: seals events, checks seals."""
         self._schema_checked = False
         self.directory = Directory(self.ledger, sa, ready=self.ready)
         self.registry = FlowRegistry(

@@ -79,7 +79,7 @@ class Engine:
         sa = database.make_engine(url)
         self.url = sa.url.render_as_string(hide_password=True)
         self.ctx = ctx = Context(sa, clock=clock or SystemClock(), flows=flows, notifiers=notifiers)
-        self.recorder = recorder = Recorder(ctx.ledger)
+        self.recorder = recorder = Recorder(ctx.ledger, ctx.audit_key)
         self.queries = Queries(ctx)
         self.audit = Audit(ctx, self.queries)
         self.opening = Opening(ctx, recorder)

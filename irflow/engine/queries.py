@@ -165,9 +165,8 @@ class Queries:
         check_page(limit, after)
         ctx = self.ctx
         ctx.ready()
-        stored = ctx.registry.stored()
-        if state is not None:
-            ctx.registry.check_state(state, flow, stored.values())
+        if state is not None:  # the stored flows word a refusal; a plain list needs none
+            ctx.registry.check_state(state, flow, ctx.registry.stored().values())
         me = self.viewer_id(viewer)
         case_id = col(CaseRow.id)
         late = exists().where(

@@ -18,7 +18,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from irflow.engine.flow import CLOSED
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
 from irflow.engine.registry import FlowRegistry
-from irflow.engine.timeline import GENESIS, Event, audit_key, dump_payload, event_hash, seal
+from irflow.engine.timeline import GENESIS, Event, dump_payload, event_hash, seal
 from irflow.errors import Conflict, FlowNotLoaded
 
 RACE_RERUNS = 3
@@ -117,12 +117,12 @@ class Recorder:
     """Builds a case's next event and writes it with the row and its effects.
 
     With ``$IRFLOW_AUDIT_KEY`` set when the engine starts, every event is sealed under
-    it (``timeline.seal``); the key is read once here and never written or logged.
+    it (``timeline.seal``); the context reads the key once, and it is never written or logged.
     """
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, key: bytes | None) -> None:
         self.ledger = ledger
-        self._key = audit_key()
+        self._key = key
 
     def append(
         self,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from irflow.engine import rules
 from irflow.engine.context import Context
+from irflow.engine.directory import Organisation
 from irflow.engine.flow import Flow
 from irflow.engine.ledger import CaseRecord
 from irflow.engine.recorder import Recorder
@@ -27,17 +29,24 @@ class CommandRoom:
     def log(self) -> Any:
         return self.ctx.log
 
-    def load(self, conn: Any, case_id: int) -> tuple[CaseRecord, Flow]:
-        """The case, read in the command's transaction, and its flow (already parsed:
-        see ``FlowRegistry.loaded``)."""
+    def acting(self, ref: str) -> Organisation:
+        """The acting organisation, found before the transaction opens (so a made-up
+        name is refused alike for every case number), with what a command reads
+        besides its case (the directory, the calendar) loaded: the transaction then
+        holds no file parsing."""
+        org = self.ctx.directory.find(ref)
+        _ = self.ctx.calendar
+        return org
+
+    def load(
+        self, conn: Any, case_id: int, org: Organisation
+    ) -> tuple[CaseRecord, Flow, list[str]]:
+        """The case, read in the command's transaction, its flow (already parsed: see
+        ``FlowRegistry.loaded``), and the roles ``org`` holds in it. The gate comes
+        first: an outsider is told what a number never used tells, before any rule."""
         case = self.ctx.ledger.load(conn, case_id)
         if case is None:
             self.ctx.ready()
             raise no_case(case_id)
-        return case, self.ctx.registry.loaded(case.flow, case.flow_version)
-
-    def warm(self) -> None:
-        """Load what a command reads besides its case (the directory, the calendar)
-        before its transaction opens, so the transaction holds no file parsing."""
-        self.ctx.directory.organisations()
-        _ = self.ctx.calendar
+        held = rules.roles(case, org)
+        return case, self.ctx.registry.loaded(case.flow, case.flow_version), held

@@ -64,11 +64,9 @@ class PhaseCommands(CommandRoom):
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
-        org = ctx.directory.find(actor)
-        self.warm()
+        org = self.acting(actor)
         with ctx.ledger.connection() as conn:
-            case, flow = self.load(conn, case_id)
-            held = rules.roles(case, org)  # before anything else is said of the case
+            case, flow, held = self.load(conn, case_id, org)
             if of is not None and of != flow_kind(flow):
                 raise wrong_kind(case_id, flow, of)
             if flow.stateful:
@@ -166,11 +164,9 @@ class PhaseCommands(CommandRoom):
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
-        org = ctx.directory.find(actor)
-        self.warm()
+        org = self.acting(actor)
         with ctx.ledger.connection() as conn:
-            case, flow = self.load(conn, case_id)
-            held = rules.roles(case, org)
+            case, flow, held = self.load(conn, case_id, org)
             flags = declared_flags(case, flow, held, [flag])
             check_moment(case, moment)
             check_version(case, expect_version)
@@ -210,11 +206,9 @@ class PhaseCommands(CommandRoom):
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
-        org = ctx.directory.find(actor)
-        self.warm()
+        org = self.acting(actor)
         with ctx.ledger.connection() as conn:
-            case, _ = self.load(conn, case_id)
-            held = rules.roles(case, org)
+            case, _, held = self.load(conn, case_id, org)
             if case.chain:
                 raise InvalidInput(
                     f"case {case_id} follows a chain of reception tiers; its receivers change "
@@ -266,12 +260,10 @@ class PhaseCommands(CommandRoom):
 
         ctx = self.ctx
         moment = ctx.now(at)
-        org = ctx.directory.find(actor)
-        self.warm()
+        org = self.acting(actor)
         routing, calendar = ctx.routing, ctx.calendar
         with ctx.ledger.connection() as conn:
-            case, flow = self.load(conn, case_id)
-            held = rules.roles(case, org)
+            case, flow, held = self.load(conn, case_id, org)
             check_moment(case, moment)
             facts = CaseFacts(
                 kinds=split(case.kinds), flags=split(case.flags), done=json.loads(case.steps_done)
