@@ -12,7 +12,9 @@ Each message names what was wrong, the value, and what would be right.
     │   ├── AmbiguousName       a name that matches several organisations
     │   └── NotInitialised      a database without irflow's schema
     ├── NotFound                an unknown case, organisation, step or flow (exit 3)
+    │   └── NoSuchCase          a case or inquiry that does not exist, or not for the asker
     ├── NotAllowed              the actor may not do this (exit 4)
+    │   └── Unauthenticated     who the caller is was not proven (a token, a password)
     ├── Conflict                the case changed under the caller (exit 5)
     ├── StorageError            the database failed for a reason not the caller's (exit 1)
     │   ├── DatabaseCorrupt     a file that is not an irflow database: corrupt, truncated, other
@@ -104,10 +106,24 @@ class NotFound(IrflowError):
     exit_code = 3
 
 
+class NoSuchCase(NotFound):
+    """No case or inquiry of this number: none was ever opened, or the asker takes no
+    part in it (the same words either way, so that a refusal tells nothing)."""
+
+    def __init__(self, message: str, *, case_id: int) -> None:
+        super().__init__(message)
+        self.case_id = case_id
+
+
 class NotAllowed(IrflowError):
     """The actor may not do this on this case."""
 
     exit_code = 4
+
+
+class Unauthenticated(NotAllowed):
+    """Who the caller is was not proven: no token, an unknown, revoked or expired one,
+    a disabled account, or a wrong password."""
 
 
 class Conflict(IrflowError):

@@ -255,9 +255,13 @@ def list_(
                 f"an inquiry is never {state!r}; its states are {', '.join(flow.states)}"
             )
     found = engine.cases(flow=FLOW, viewer=me.id, state=state, limit=page_size(limit), after=after)
-    turn = {c.id: _your_turn(me, c.state, c.holder) for c in found}
+    from irflow.engine.views import your_turn
+
+    turn = {c.id: your_turn(c.state, c.holder, me.id) for c in found}
     if as_json:
-        print_json([{**c.as_json(), "your_turn": turn[c.id]} for c in found])
+        from irflow.engine.views import inquiry_summary_json
+
+        print_json([inquiry_summary_json(c, me.id) for c in found])
         return
     if not found:
         past = f"no inquiries after {after}" if after else "no inquiries"
@@ -313,7 +317,7 @@ def show(
     if form is not None:
         from irflow.engine.forms import inquiry_form_from_json, render_inquiry_form
 
-        context = inquiry_form_from_json(_form_data(engine, view, flow))
+        context = inquiry_form_from_json(_as_json(engine, view, flow)["form"])
         sys.stdout.write(render_inquiry_form(context, format=form).rstrip("\n") + "\n")
     elif as_json:
         print_json(_as_json(engine, view, flow))
@@ -409,24 +413,14 @@ def _done(engine: Engine, case_id: int, actor: Organisation, action: str, as_jso
 
 
 def _as_json(engine: Engine, view: CaseView, flow: Flow) -> dict[str, Any]:
-    return {**view.as_json(), "form": _form_data(engine, view, flow)}
-
-
-def _form_data(engine: Engine, view: CaseView, flow: Flow) -> dict[str, Any]:
-    from irflow.engine.chain import form_data
+    from irflow.engine.views import inquiry_json
 
     names = {o.id: o.name for o in engine.organisations().values()}
-    return form_data(flow, view.id, view.title, view.timeline, names)
+    return inquiry_json(view, flow, names)
 
 
 def _ref(org: Organisation) -> str:
     return f"{org.name} ({org.id})"
-
-
-def _your_turn(me: Organisation, state: str, holder: Organisation | None) -> bool:
-    # In every state of the inquiry flow but closed, the holder acts (the asker holds
-    # an answered inquiry).
-    return state != "closed" and holder is not None and holder.id == me.id
 
 
 def _command(name: str) -> str:

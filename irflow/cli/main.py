@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from irflow.cli import case, flow, inquiry, ops, org, top
+from irflow.cli import case, flow, inquiry, ops, org, serve, top
 from irflow.errors import IrflowError
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ Exit codes: 0 ok, 1 failure (or a broken chain), 2 bad input,
     rich_markup_mode=None,
 )
 top.register(app)
+serve.register(app)
 ops.register(app)
 app.add_typer(org.app, name="org")
 app.add_typer(flow.app, name="flow")

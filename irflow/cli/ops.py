@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 
@@ -18,9 +18,6 @@ from irflow.cli.common import (
     print_json,
     viewer,
 )
-
-if TYPE_CHECKING:
-    from irflow.engine.tables import SitePostRow
 
 outbox_app = typer.Typer(help="See and requeue outgoing notifications.", no_args_is_help=True)
 post_app = typer.Typer(help="Read the information sharing site's posts.", no_args_is_help=True)
@@ -168,7 +165,9 @@ def post_list(
     """
     posts = open_engine(db).posts(actor)
     if as_json:
-        print_json([_post_json(p) for p in posts])
+        from irflow.engine.views import post_json
+
+        print_json([post_json(p) for p in posts])
         return
     out = console()
     for p in posts:
@@ -201,7 +200,9 @@ def post_show(
         )
     (post,) = found
     if as_json:
-        print_json({**_post_json(post), "body": post.body})
+        from irflow.engine.views import post_json
+
+        print_json(post_json(post, body=True))
         return
     import json
 
@@ -227,22 +228,6 @@ def post_show(
         lines += ["", f"--- 添付: {post.attachment_name} ---", (post.attachment or "").rstrip("\n")]
     for line in lines:
         out.print(line, markup=False)
-
-
-def _post_json(post: SitePostRow) -> dict[str, Any]:
-    import json
-
-    return {
-        "id": post.id,
-        "case": post.case_id,
-        "category": post.category,
-        "poster": post.poster_id,
-        "named": json.loads(post.named),
-        "title": post.title,
-        "posted_at": post.posted_at.isoformat(),
-        "attachment_name": post.attachment_name,
-        "attachment": post.attachment,
-    }
 
 
 def report(

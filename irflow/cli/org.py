@@ -34,18 +34,9 @@ def search(
             typer.echo(f"irflow: error: no organisation matches {text!r}{hint}", err=True)
         raise typer.Exit(3)
     if as_json:
-        print_json(
-            [
-                {
-                    "id": o.id,
-                    "name": o.name,
-                    "tier": o.tier.value,
-                    "code": o.code,
-                    "prefecture": o.prefecture,
-                }
-                for o in found
-            ]
-        )
+        from irflow.engine.views import org_json
+
+        print_json([org_json(o) for o in found])
         return
     from rich.table import Table
 

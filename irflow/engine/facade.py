@@ -124,6 +124,12 @@ class Engine:
     def close(self) -> None:
         self.ctx.close()
 
+    def ping(self) -> None:
+        """Reach the database and its schema (a ``StorageError`` when it cannot be)."""
+        self.ctx.ready()
+        with self.ctx.sa.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def __enter__(self) -> Engine:
         return self
 
@@ -354,14 +360,17 @@ class Engine:
         state: str | None = None,
         overdue: bool = False,
         flow: str | None = None,
+        of: FlowKind | None = None,
         limit: int = PAGE,
         after: int = 0,
     ) -> list[CaseSummary]:
-        """A page of the cases ``viewer`` may see, oldest first, filtered as asked:
-        at most ``limit`` (1 to 1,000), numbered above ``after`` (the last one shown)."""
+        """A page of the cases ``viewer`` may see, oldest first, filtered as asked
+        (``of``: only cases of flows of phases, or of states): at most ``limit``
+        (1 to 1,000), numbered above ``after`` (the last one shown)."""
         return self.queries.cases(
-            state=state, overdue=overdue, flow=flow, viewer=viewer, limit=limit, after=after
-        )
+            state=state, overdue=overdue, flow=flow, of=of, viewer=viewer, limit=limit,
+            after=after,
+        )  # fmt: skip
 
     def overdue_cases(self) -> set[int]:
         """Cases with an open step at least one of whose rungs has fired (the system's)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from irflow.engine import chain as chain_rules
 from irflow.engine import rules
 from irflow.engine.columns import split
+from irflow.engine.commands.steps import FlowKind
 from irflow.engine.context import Context
 from irflow.engine.flow import CaseFacts
 from irflow.engine.ledger import CaseRecord
@@ -147,13 +148,15 @@ class Queries:
         state: str | None = None,
         overdue: bool = False,
         flow: str | None = None,
+        of: FlowKind | None = None,
         viewer: Viewer,
         limit: int = PAGE,
         after: int = 0,
     ) -> list[CaseSummary]:
         """A page of the cases ``viewer`` may see (``SYSTEM``: every case), oldest
         first: at most ``limit`` of them, numbered above ``after`` (the last number of
-        the page before); only those in ``state``, of ``flow``, or ``overdue`` ones.
+        the page before); only those in ``state``, of ``flow``, of flows of the kind
+        ``of`` (phases or states), or ``overdue`` ones.
 
         Every filter is in the statement, and the case id is both the order and the
         key, so a page reads at most ``limit`` rows whatever the table holds."""
@@ -192,6 +195,10 @@ class Queries:
             query = query.where(col(CaseRow.state) == state)
         if flow is not None:
             query = query.where(col(CaseRow.flow) == flow)
+        if of is not None:
+            stateful = of == "states"
+            kind = [f.name for f, _ in ctx.registry.current().values() if f.stateful == stateful]
+            query = query.where(col(CaseRow.flow).in_(kind))
         if overdue:
             query = query.where(late)
         with ctx.sa.connect() as conn:

@@ -20,7 +20,7 @@ from irflow.engine import chain as chain_rules
 from irflow.engine.directory import Directory, Organisation
 from irflow.engine.flow import TIERS, Step
 from irflow.engine.ledger import CaseRecord
-from irflow.errors import NotAllowed, NotFound
+from irflow.errors import NoSuchCase, NotAllowed
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -61,10 +61,10 @@ def participant_ids(case: CaseRecord) -> list[str]:
     return chain_rules.links(case.chain) or list(participants(case).values())
 
 
-def no_case(case_id: int) -> NotFound:
+def no_case(case_id: int) -> NoSuchCase:
     """The refusal for a case that does not exist, or that the asker may not see:
     the same words either way, so a refusal tells nothing."""
-    return NotFound(f"no case {case_id}; `irflow case list` shows the cases")
+    return NoSuchCase(f"no case {case_id}; `irflow case list` shows the cases", case_id=case_id)
 
 
 def roles(case: CaseRecord, org: Organisation) -> list[str]:

@@ -16,7 +16,11 @@ from irflow.engine.directory import Organisation
 from irflow.engine.timeline import Event
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from irflow.engine.flow import Flow
     from irflow.engine.routing import ContactPlan
+    from irflow.engine.tables import SitePostRow
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -137,3 +141,56 @@ def _as_json(value: Any) -> Any:
         return [_as_json(item) for item in value]
     as_json = getattr(value, "as_json", None)
     return as_json() if callable(as_json) else value
+
+
+def post_json(post: SitePostRow, *, body: bool = False) -> dict[str, Any]:
+    """A site post as ``irflow post list --json`` (and ``/posts``) shows it; with
+    ``body``, as ``post show`` shows one."""
+    import json
+
+    shape: dict[str, Any] = {
+        "id": post.id,
+        "case": post.case_id,
+        "category": post.category,
+        "poster": post.poster_id,
+        "named": json.loads(post.named),
+        "title": post.title,
+        "posted_at": post.posted_at.isoformat(),
+        "attachment_name": post.attachment_name,
+        "attachment": post.attachment,
+    }
+    if body:
+        shape["body"] = post.body
+    return shape
+
+
+def org_json(org: Organisation) -> dict[str, Any]:
+    """An organisation as ``irflow org search --json`` (and ``/orgs``) lists it."""
+    return {
+        "id": org.id,
+        "name": org.name,
+        "tier": org.tier.value,
+        "code": org.code,
+        "prefecture": org.prefecture,
+    }
+
+
+def inquiry_json(view: CaseView, flow: Flow, names: Mapping[str, str]) -> dict[str, Any]:
+    """An inquiry as ``irflow inquiry show --json`` (and ``/inquiries/ID``) shows it: the
+    case, and the fields of its form (問合せ票) as its timeline leaves them.
+    ``names``: organisation names by id."""
+    from irflow.engine.chain import form_data
+
+    return {**view.as_json(), "form": form_data(flow, view.id, view.title, view.timeline, names)}
+
+
+def inquiry_summary_json(summary: CaseSummary, reader: str) -> dict[str, Any]:
+    """An inquiry as ``irflow inquiry list --json`` lists it: ``your_turn`` when
+    ``reader`` holds it (in every state but closed, the holder acts)."""
+    return {**summary.as_json(), "your_turn": your_turn(summary.state, summary.holder, reader)}
+
+
+def your_turn(state: str, holder: Organisation | None, reader: str) -> bool:
+    """Whether ``reader`` must act on an inquiry: in every state of the inquiry flow
+    but closed, its holder acts (the asker holds an answered inquiry)."""
+    return state != "closed" and holder is not None and holder.id == reader
