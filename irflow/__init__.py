@@ -23,6 +23,7 @@ from irflow.errors import (
     StepNotOpen,
     StorageError,
     TemplateFieldError,
+    Unauthenticated,
 )
 
 if _typing.TYPE_CHECKING:
@@ -81,6 +82,7 @@ __all__ = [
     "SystemViewer",
     "TemplateFieldError",
     "Tier",
+    "Unauthenticated",
     "load_flow_file",
     "parse_flow",
     "parse_moment",

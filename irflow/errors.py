@@ -13,6 +13,7 @@ Each message names what was wrong, the value, and what would be right.
     │   └── NotInitialised      a database without irflow's schema
     ├── NotFound                an unknown case, organisation, step or flow (exit 3)
     ├── NotAllowed              the actor may not do this (exit 4)
+    │   └── Unauthenticated     who you are is not proven: no token, a bad password, ...
     ├── Conflict                the case changed under the caller (exit 5)
     ├── StorageError            the database failed for a reason not the caller's (exit 1)
     │   ├── DatabaseCorrupt     a file that is not an irflow database: corrupt, truncated, other
@@ -108,6 +109,16 @@ class NotAllowed(IrflowError):
     """The actor may not do this on this case."""
 
     exit_code = 4
+
+
+class Unauthenticated(NotAllowed):
+    """Who you are is not proven: no token, an unknown, revoked or expired one, a
+    disabled account, a wrong password.
+
+    The message says which of these kinds of failure it was only where that reveals
+    nothing (a token mistyped, which its checksum shows); an unknown token and a revoked
+    one get the same words, as do an unknown login and a wrong password.
+    """
 
 
 class Conflict(IrflowError):

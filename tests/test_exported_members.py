@@ -45,6 +45,7 @@ def test_irflow_exports_exactly_its_public_names() -> None:
             "SystemViewer",
             "TemplateFieldError",
             "Tier",
+            "Unauthenticated",
             "load_flow_file",
             "parse_flow",
             "parse_moment",
