@@ -17,12 +17,14 @@ from irflow.errors import (
     InvalidFlow,
     InvalidInput,
     IrflowError,
+    NoSuchCase,
     NotAllowed,
     NotFound,
     NotInitialised,
     StepNotOpen,
     StorageError,
     TemplateFieldError,
+    Unauthenticated,
 )
 
 if _typing.TYPE_CHECKING:
@@ -69,6 +71,7 @@ __all__ = [
     "InvalidFlow",
     "InvalidInput",
     "IrflowError",
+    "NoSuchCase",
     "NotAllowed",
     "NotFound",
     "NotInitialised",
@@ -81,6 +84,7 @@ __all__ = [
     "SystemViewer",
     "TemplateFieldError",
     "Tier",
+    "Unauthenticated",
     "load_flow_file",
     "parse_flow",
     "parse_moment",

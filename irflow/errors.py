@@ -14,7 +14,7 @@ Each message names what was wrong, the value, and what would be right.
     ├── NotFound                an unknown case, organisation, step or flow (exit 3)
     │   └── NoSuchCase          a case or inquiry that does not exist, or not for the asker
     ├── NotAllowed              the actor may not do this (exit 4)
-    │   └── Unauthenticated     who the caller is was not proven (a token, a password)
+    │   └── Unauthenticated     who you are is not proven: no token, a bad password, ...
     ├── Conflict                the case changed under the caller (exit 5)
     ├── StorageError            the database failed for a reason not the caller's (exit 1)
     │   ├── DatabaseCorrupt     a file that is not an irflow database: corrupt, truncated, other
@@ -122,8 +122,13 @@ class NotAllowed(IrflowError):
 
 
 class Unauthenticated(NotAllowed):
-    """Who the caller is was not proven: no token, an unknown, revoked or expired one,
-    a disabled account, or a wrong password."""
+    """Who you are is not proven: no token, an unknown, revoked or expired one, a
+    disabled account, a wrong password.
+
+    The message says which of these kinds of failure it was only where that reveals
+    nothing (a token mistyped, which its checksum shows); an unknown token and a revoked
+    one get the same words, as do an unknown login and a wrong password.
+    """
 
 
 class Conflict(IrflowError):

@@ -52,6 +52,7 @@ def test_the_docstring_draws_every_error_under_its_base() -> None:
         (errors.AmbiguousName, 2),
         (errors.NotFound, 3),
         (errors.NotAllowed, 4),
+        (errors.Unauthenticated, 4),
         (errors.Conflict, 5),
         (errors.StorageError, 1),
         (errors.DeliveryFailed, 1),
@@ -86,3 +87,10 @@ def test_no_public_error_class_outside_the_error_module() -> None:
         and any(ast.unparse(base).rsplit(".", 1)[-1] in bases for base in node.bases)
     ]
     assert strays == []
+
+
+def test_unauthenticated_is_not_allowed() -> None:
+    """``Unauthenticated`` is a ``NotAllowed`` (exit 4): a caller that catches the one
+    catches the other."""
+    assert issubclass(errors.Unauthenticated, errors.NotAllowed)
+    assert irflow.Unauthenticated is errors.Unauthenticated

@@ -9,7 +9,8 @@ job (``irflow.engine``'s module names say which):
   of states; every write ends in the ``recorder`` (row + event + effects, one
   transaction);
 - ``queries``: cases, timelines, deadlines, posts, the outbox;
-- ``audit``: verify and replay; ``escalation``: the sweep; ``outbox``: delivery.
+- ``audit``: verify and replay; ``escalation``: the sweep; ``outbox``: delivery;
+- ``accounts``: people's accounts, passwords, API tokens, the security log.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from irflow.notifiers.base import Notifier
 
 if TYPE_CHECKING:
     from irflow.engine import forms
+    from irflow.engine.accounts import Accounts
     from irflow.engine.escalation import Fired
     from irflow.engine.outbox import Dispatcher, DrainReport
     from irflow.engine.routing import ContactPlan
@@ -138,6 +140,14 @@ class Engine:
 
     def now(self, at: datetime | None) -> datetime:
         return self.ctx.now(at)
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        """People's accounts, their passwords and API tokens, and the security log
+        (loaded on first use: a command about cases never imports it)."""
+        from irflow.engine.accounts import Accounts
+
+        return Accounts(self.ctx)
 
     # ------------------------------------------------------------------ directory
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Index, Text, TypeDecorator
+from sqlalchemy import Boolean, DateTime, Dialect, Index, String, Text, TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
 __all__ = [
+    "AccountRow",
+    "ApiTokenRow",
     "CaseRow",
     "DeadlineRow",
     "EventRow",
@@ -20,6 +22,8 @@ __all__ = [
     "OrganisationRow",
     "OutboxRow",
     "SQLModel",
+    "SecurityEventRow",
+    "SecurityHeadRow",
     "SitePostRow",
     "UTCDateTime",
 ]
@@ -202,3 +206,77 @@ class SitePostRow(SQLModel, table=True):
     attachment_name: str | None = None
     """The file name of the form attached to the post (e.g. 問合せ票.md), if any."""
     attachment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class AccountRow(SQLModel, table=True):
+    """A person's account; it belongs to one organisation of the directory (migration 0006)."""
+
+    __tablename__ = "account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(sa_column=Column(String, nullable=False, unique=True))
+    org_id: str = Field(foreign_key="organisation.id", index=True)
+    name: str | None = None
+    disabled: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    password_hash: str | None = None
+    """The argon2 hash of the password (never the password); None until one is set."""
+    created_at: datetime = _moment()
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """An API token of an account: only the SHA-256 of its secret and its last four
+    characters are kept; the secret itself is shown once, when it is made."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    digest: str = Field(sa_column=Column(String, nullable=False, unique=True))
+    """The SHA-256 of the secret, in hex: what a request's token is looked up by."""
+    last4: str
+    label: str | None = None
+    read_only: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    created_at: datetime = _moment()
+    expires_at: datetime | None = _moment(nullable=True)
+    """None: the token never expires."""
+    revoked_at: datetime | None = _moment(nullable=True)
+    rotated_from: int | None = None
+    """The token this one replaced (``irflow token rotate``), if any."""
+
+
+class SecurityEventRow(SQLModel, table=True):
+    """One entry of the security log: sign-ins, token and account changes, refusals.
+
+    Hash-chained (and sealed under ``$IRFLOW_AUDIT_KEY``) as a case's timeline is; it
+    never holds a secret, a password or a password's or token's hash.
+    """
+
+    __tablename__ = "security_event"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = _moment()
+    action: str
+    login: str | None = None
+    org_id: str | None = None
+    address: str | None = None
+    """Where the request came from (an IP address), when it came over the network."""
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    """JSON: what the action concerned (a token's id, a refusal's reason)."""
+    prev_hash: str
+    hash: str
+    seal: str | None = None
+
+
+class SecurityHeadRow(SQLModel, table=True):
+    """The security log's one head row: its last event, as a case row holds its timeline's.
+
+    Every append locks it first, so that concurrent writers add events one after another
+    (no two with the same seq); ``verify`` compares it with the log's last event, so
+    events removed from the end are found.
+    """
+
+    __tablename__ = "security_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last_seq: int = 0
+    last_hash: str = ""
