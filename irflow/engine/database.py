@@ -90,12 +90,17 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str | None = None) -> SAEngine:
+def make_engine(url: str | None = None, *, connections: int | None = None) -> SAEngine:
     """A SQLAlchemy engine for ``url``, with SQLite set up for WAL and foreign keys, and
-    every driver error translated (``storage.install``)."""
+    every driver error translated (``storage.install``).
+
+    ``connections``: how many connections the pool keeps open for threads at once
+    (SQLAlchemy's default, 5 and 10 more on demand, suits a command; a service with N
+    threads needs about 2N: each thread keeps one for the hot path, and may borrow one)."""
     resolved = database_url(url)
+    sizing = {} if connections is None else {"pool_size": connections, "max_overflow": 4}
     try:
-        engine = create_engine(resolved)
+        engine = create_engine(resolved, **sizing)
     except Exception as exc:  # bad URL, missing driver: both are the caller's to fix
         raise InvalidInput(
             f"cannot use database URL {resolved!r} ({exc}); give sqlite:///FILE or "

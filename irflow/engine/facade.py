@@ -67,7 +67,9 @@ class Engine:
     ``url`` is a SQLAlchemy URL (``sqlite:///irflow.db`` by default, or
     ``$IRFLOW_DB``); ``clock`` is where the engine reads time; ``flows`` replaces the
     bundled flows (e.g. with a flow of your own under test); ``notifiers`` are the
-    channels notifications go out by, besides the information sharing site.
+    channels notifications go out by, besides the information sharing site;
+    ``connections`` sizes the connection pool for that many threads' connections
+    (default: SQLAlchemy's, for a command or a small program).
     """
 
     def __init__(
@@ -77,8 +79,9 @@ class Engine:
         clock: Clock | None = None,
         flows: Sequence[Flow] | None = None,
         notifiers: Sequence[Notifier] = (),
+        connections: int | None = None,
     ) -> None:
-        sa = database.make_engine(url)
+        sa = database.make_engine(url, connections=connections)
         self.url = sa.url.render_as_string(hide_password=True)
         self.ctx = ctx = Context(sa, clock=clock or SystemClock(), flows=flows, notifiers=notifiers)
         self.recorder = recorder = Recorder(ctx.ledger, ctx.audit_key)

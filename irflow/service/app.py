@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -22,9 +22,11 @@ from irflow.errors import IrflowError, StorageError
 from irflow.service import cases, directory, inquiries, metrics, problems, requests, schemas
 from irflow.service.auth import FailureLimit
 
-API = "/api/v1"
 MAX_BODY = 256 * 1024
 """The largest request body the service reads, in bytes (413 beyond it)."""
+THREADS = 16
+"""How many requests a process works on at once: each needs a thread (the engine is
+synchronous) and the engine's pool needs about two connections a thread."""
 
 
 def create_app(
@@ -33,17 +35,23 @@ def create_app(
     metrics_token: str | None = None,
     max_body: int = MAX_BODY,
     failures: FailureLimit | None = None,
+    threads: int = THREADS,
     close_engine: bool = False,
 ) -> FastAPI:
     """The HTTP service over ``engine``, to run with any ASGI server or to mount in
     an application of one's own (``parent.mount("/irflow", create_app(engine))``).
 
     ``metrics_token``: the scrape token ``/metrics`` asks for (without one, it answers
-    404); ``close_engine``: close the engine when the application shuts down.
+    404); ``threads``: requests worked on at once (give the engine a pool for them:
+    ``Engine(url, connections=2 * threads)``); ``close_engine``: close the engine when
+    the application shuts down.
     """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         if close_engine:
             engine.close()
@@ -67,12 +75,8 @@ def create_app(
     app.add_exception_handler(IrflowError, problems.irflow_error)
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(HTTPException, problems.http_error)
-    api = APIRouter(prefix=API)
-    api.include_router(cases.router)
-    api.include_router(inquiries.router)
-    api.include_router(directory.router)
-    app.include_router(api)
-    app.include_router(metrics.router)
+    for router in (cases.router, inquiries.router, directory.router, metrics.router):
+        app.include_router(router)
     app.add_api_route(
         "/healthz", health, methods=["GET"], tags=["service"], response_model=schemas.Health,
         responses=schemas.problems(503),
@@ -98,7 +102,9 @@ def app_from_env() -> FastAPI:
     from irflow.notifiers.settings import load_notifiers
 
     configure(json=True, level=os.environ.get("IRFLOW_LOG_LEVEL", "INFO"))
-    engine = Engine(os.environ.get("IRFLOW_DB"), notifiers=load_notifiers())
+    engine = Engine(
+        os.environ.get("IRFLOW_DB"), notifiers=load_notifiers(), connections=2 * THREADS
+    )
     token = os.environ.get("IRFLOW_METRICS_TOKEN") or None
     return create_app(engine, metrics_token=token, close_engine=True)
 

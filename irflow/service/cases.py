@@ -20,7 +20,7 @@ from irflow.errors import InvalidInput
 from irflow.service import schemas
 from irflow.service.auth import EngineDep, Reader, Writer
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix=f"{schemas.API}/cases", tags=["cases"])
 
 CaseId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The case number.")]
 IfMatch = Annotated[
@@ -60,7 +60,7 @@ def expected_version(if_match: str | None, current: int | None = None) -> int | 
 def case_response(view: CaseView, *, status: int = 200, location: bool = False) -> JSONResponse:
     headers = {"ETag": etag(view.version)}
     if location:
-        headers["Location"] = f"/api/v1/cases/{view.id}"
+        headers["Location"] = f"{schemas.API}/cases/{view.id}"
     return JSONResponse(view.as_json(), status_code=status, headers=headers)
 
 

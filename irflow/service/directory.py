@@ -14,7 +14,7 @@ from irflow.service import schemas
 from irflow.service.auth import EngineDep, Reader
 from irflow.service.cases import READ
 
-router = APIRouter(tags=["directory"])
+router = APIRouter(prefix=schemas.API, tags=["directory"])
 
 
 @router.get("/orgs", responses={200: {"model": list[schemas.OrgOut]}, **READ})

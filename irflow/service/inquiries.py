@@ -26,7 +26,7 @@ from irflow.service.cases import (
     page_link,
 )
 
-router = APIRouter(prefix="/inquiries", tags=["inquiries"])
+router = APIRouter(prefix=f"{schemas.API}/inquiries", tags=["inquiries"])
 
 FLOW = "inquiry"
 """The flow of inquiries (irflow/flows/inquiry.yaml), as the command line names it."""
@@ -47,7 +47,7 @@ def _answer(engine: Engine, view: CaseView, *, status: int = 200) -> JSONRespons
     names = {o.id: o.name for o in engine.organisations().values()}
     headers = {"ETag": etag(view.version)}
     if status == 201:
-        headers["Location"] = f"/api/v1/inquiries/{view.id}"
+        headers["Location"] = f"{schemas.API}/inquiries/{view.id}"
     return JSONResponse(inquiry_json(view, flow, names), status_code=status, headers=headers)
 
 

@@ -60,6 +60,9 @@ class CaseFigures(Collector):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []  # read nothing when registered: the database is read at scrape time
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from irflow.engine.columns import split
         from irflow.engine.flow import CLOSED, CaseFacts
@@ -127,7 +130,18 @@ class CaseFigures(Collector):
         )  # fmt: skip
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=True)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "The Prometheus text format."},
+        401: {"description": "Not the scrape token.", "content": {"application/problem+json": {}}},
+        404: {
+            "description": "No scrape token is set.",
+            "content": {"application/problem+json": {}},
+        },
+    },
+)
 def scrape(request: Request) -> Response:
     """The figures in the Prometheus text format, for the scrape token only."""
     token: str | None = request.app.state.metrics_token

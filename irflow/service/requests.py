@@ -17,10 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from irflow.service import metrics
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def install(app: Any, *, max_body: int) -> None:
     app.add_middleware(RequestMiddleware, max_body=max_body)
 
@@ -37,42 +33,39 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         status = 500
-        sent = False
-
-        async def send_status(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                sent = True
-            await send(message)
-
-        declared = _content_length(scope)
-        try:
-            if declared is not None and declared > self.max_body:
-                raise BodyTooLarge
-            await self.app(scope, self._limited(receive), send_status)
-        except BodyTooLarge:
-            if sent:
-                raise
-            status = 413
-            await _too_large(send, self.max_body)
-        finally:
-            self._record(scope, status, time.perf_counter() - started)
-
-    def _limited(self, receive: Receive) -> Receive:
-        read = 0
         limit = self.max_body
+        read = 0
+        over = _content_length(scope) is not None and (_content_length(scope) or 0) > limit
 
         async def counted() -> Message:
-            nonlocal read
+            # Past the limit the application is told the body ended; what it answers
+            # to the cut body is replaced by the 413 below.
+            nonlocal read, over
+            if over:
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 read += len(message.get("body", b""))
                 if read > limit:
-                    raise BodyTooLarge
+                    over = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        return counted
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if over:
+                if message["type"] == "http.response.start":
+                    status = 413
+                    await _too_large(send, limit)
+                return
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, counted, answer)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope.get("route")

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+API = "/api/v1"
+"""Where the API's routes live; a new version of it would live beside."""
 NOTE = 20_000
 """The longest note or body a request may carry, in characters."""
 

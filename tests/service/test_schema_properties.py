@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -62,26 +62,28 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     w.engine.close()
 
 
-@pytest.fixture(scope="module")
-def api(world: World) -> Any:
-    return schemathesis.openapi.from_asgi("/openapi.json", world.app)
-
-
-schema = schemathesis.pytest.from_fixture("api")
-
 WHO = ("reporter", "coordinator", "operator", "other_reporter", "jlis")
 
 
-@schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
-def test_no_request_breaks_the_service_or_writes_when_refused(case: Any, world: World) -> None:
-    who = WHO[zlib.crc32(f"{case.method} {case.path} {case.path_parameters}".encode()) % len(WHO)]
-    headers = {"Authorization": f"Bearer {world.tokens[who]}"}
-    before = snapshot(world.engine)
-    response = case.call_and_validate(headers=headers, checks=CHECKS)
-    if response.status_code >= 400:
-        assert snapshot(world.engine) == before, (case.method, case.path, response.text)
+def test_no_request_breaks_the_service_or_writes_when_refused(world: World) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", world.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 16
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+        def check(case: Any) -> None:
+            label = f"{case.method} {case.path} {case.path_parameters}"
+            who = WHO[zlib.crc32(label.encode()) % len(WHO)]
+            headers = {"Authorization": f"Bearer {world.tokens[who]}"}
+            before = snapshot(world.engine)
+            response = case.call_and_validate(headers=headers, checks=CHECKS)
+            if response.status_code >= 400:
+                assert snapshot(world.engine) == before, (label, response.text)
+
+        check()

@@ -41,6 +41,7 @@ class StateCommands(CommandRoom):
         at: datetime,
         expect_version: int | None,
         declare: Sequence[str] = (),
+        dated: bool = True,
     ) -> Advanced:
         """Do action ``name`` on ``case`` (read in ``conn``'s transaction) as ``org``,
         a participant holding the roles ``held``."""
@@ -65,7 +66,7 @@ class StateCommands(CommandRoom):
                 f"{action.title} ({name}) of case {case.id} is done by its {action.by}, "
                 f"{ctx.directory.name(who)}; {org.name} is its {'/'.join(held)}"
             )
-        check_moment(case, at)
+        at = check_moment(case, at, dated=dated)
         check_version(case, expect_version)
         if case.state not in action.sources:
             raise StepNotOpen(

@@ -7,7 +7,7 @@ the actor's roles are known, so a refused outsider learns nothing of the case.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from irflow.engine.columns import split
 from irflow.engine.directory import Directory
@@ -16,13 +16,25 @@ from irflow.engine.ledger import CaseRecord
 from irflow.errors import Conflict, InvalidInput, NotAllowed, StepNotOpen
 
 
-def check_moment(case: CaseRecord, moment: datetime) -> None:
-    """A command may not be dated before the case's latest event."""
+SKEW = timedelta(seconds=60)
+"""How far behind a case's latest event an undated command may read the clock and
+still be recorded (at that event's moment)."""
+
+
+def check_moment(case: CaseRecord, moment: datetime, *, dated: bool = True) -> datetime:
+    """The moment a command is recorded at: ``moment``, which may not be before the
+    case's latest event. An undated command (``dated`` false: the clock's moment) a
+    little behind it, by at most ``SKEW`` (a writer that committed between this one's
+    reading of the clock and its write, or another machine's clock a little ahead), is
+    recorded at the latest event's moment instead of refused."""
     if case.last_at is not None and moment < case.last_at:
+        if not dated and case.last_at - moment <= SKEW:
+            return case.last_at
         raise InvalidInput(
             f"case {case.id}'s latest event is at {case.last_at.isoformat()}; a command "
             f"cannot be dated before it ({moment.isoformat()}): give a later --at"
         )
+    return moment
 
 
 def check_version(case: CaseRecord, expect_version: int | None) -> None:

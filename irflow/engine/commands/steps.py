@@ -72,7 +72,7 @@ class PhaseCommands(CommandRoom):
             if flow.stateful:
                 return self.states.act(
                     conn, case, flow, step, org=org, held=held, note=note, at=moment,
-                    expect_version=expect_version, declare=declare,
+                    expect_version=expect_version, declare=declare, dated=at is not None,
                 )  # fmt: skip
             spec = flow.steps.get(step)
             if spec is None:
@@ -82,7 +82,7 @@ class PhaseCommands(CommandRoom):
                 )
             if spec.tier not in held:
                 raise rules.not_your_step(case, org, held, spec, ctx.directory)
-            check_moment(case, moment)
+            moment = check_moment(case, moment, dated=at is not None)
             flags = declared_flags(case, flow, held, declare)
             check_version(case, expect_version)
             done = self._steps_done.load(case.steps_done)
@@ -168,7 +168,7 @@ class PhaseCommands(CommandRoom):
         with ctx.ledger.connection() as conn:
             case, flow, held = self.load(conn, case_id, org)
             flags = declared_flags(case, flow, held, [flag])
-            check_moment(case, moment)
+            moment = check_moment(case, moment, dated=at is not None)
             check_version(case, expect_version)
             if case.state == CLOSED:
                 raise InvalidInput(f"case {case_id} is closed; nothing can be declared on it")
@@ -219,7 +219,7 @@ class PhaseCommands(CommandRoom):
                     f"only the operator or the current coordinator of case {case_id} may "
                     f"assign its coordinator; {org.name} is its {'/'.join(held)}"
                 )
-            check_moment(case, moment)
+            moment = check_moment(case, moment, dated=at is not None)
             check_version(case, expect_version)
             new = ctx.directory.find(coordinator)
             if new.type not in (OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY):
@@ -264,7 +264,7 @@ class PhaseCommands(CommandRoom):
         routing, calendar = ctx.routing, ctx.calendar
         with ctx.ledger.connection() as conn:
             case, flow, held = self.load(conn, case_id, org)
-            check_moment(case, moment)
+            moment = check_moment(case, moment, dated=at is not None)
             facts = CaseFacts(
                 kinds=split(case.kinds), flags=split(case.flags), done=json.loads(case.steps_done)
             )
