@@ -15,7 +15,6 @@ from irflow.engine.flow import CLOSED, CaseFacts, Flow, Step
 from irflow.engine.ledger import CaseRecord
 from irflow.errors import Conflict, InvalidInput, NotAllowed, StepNotOpen
 
-
 SKEW = timedelta(seconds=60)
 """How far behind a case's latest event an undated command may read the clock and
 still be recorded (at that event's moment)."""
