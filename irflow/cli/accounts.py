@@ -242,7 +242,7 @@ def token_list(
     engine = open_engine(db)
     found = engine.accounts.tokens(login=login)
     if as_json:
-        print_json([{**t.as_json(), "status": t.status(engine.clock.now())} for t in found])
+        print_json([t.as_json(engine.clock.now()) for t in found])
         return
     out = console()
     now = engine.clock.now()
