@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from irflow.cli import case, flow, inquiry, ops, org, serve, top
+from irflow.cli import accounts, case, flow, inquiry, ops, org, serve, top
 from irflow.errors import IrflowError
 
 app = typer.Typer(
@@ -29,6 +29,10 @@ A case from detection to close:
   irflow case contacts 1 --as 三条市
   irflow route --from 三条市 --to operator --situation incident
   irflow verify
+Accounts and API tokens for the service (irflow user --help, irflow token --help):
+  irflow user add tanaka --org 三条市
+  irflow token create tanaka > token.txt
+  irflow audit
 Exit codes: 0 ok, 1 failure (or a broken chain), 2 bad input,
 3 not found, 4 not allowed, 5 version conflict.""",
     no_args_is_help=True,
@@ -43,8 +47,16 @@ app.add_typer(org.app, name="org")
 app.add_typer(flow.app, name="flow")
 app.add_typer(case.app, name="case")
 app.add_typer(inquiry.app, name="inquiry")
+accounts.register(app)
 
-_GROUPS = {"org": org.app, "flow": flow.app, "case": case.app, "inquiry": inquiry.app}
+_GROUPS = {
+    "org": org.app,
+    "flow": flow.app,
+    "case": case.app,
+    "inquiry": inquiry.app,
+    "user": accounts.user_app,
+    "token": accounts.token_app,
+}
 
 
 def _app_for(argv: list[str]) -> typer.Typer:

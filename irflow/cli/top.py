@@ -21,6 +21,7 @@ from irflow.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from irflow.engine.facade import Engine
     from irflow.engine.timeline import ChainReport
 
 
@@ -70,7 +71,8 @@ def verify(
     """Prove the cases: recompute each timeline's hash chain (and, with $IRFLOW_AUDIT_KEY,
     each event's seal) and replay it to the case row; exit 1 if anything differs.
 
-    With --as, the cases ORG takes part in; without it, every case (the administrator's)."""
+    With --as, the cases ORG takes part in; without it, every case (the administrator's),
+    and the security log's chain too (`irflow audit` shows its events)."""
     engine = open_engine(db)
     reports = engine.verify_iter(case_id, viewer=viewer(reader))
     cases = broken = seals = 0
@@ -96,8 +98,44 @@ def verify(
                 else "event seals not checked ($IRFLOW_AUDIT_KEY is not set)"
             )
             out.print(f"{cases} cases verified, {broken} broken; {checked}", markup=False)
-    if broken:
+    log_broken = False
+    if case_id is None and reader is None:
+        log_broken = not security_log_verified(engine, as_json)
+    if broken or log_broken:
         raise typer.Exit(1)
+
+
+def security_log_verified(engine: Engine, as_json: bool) -> bool:
+    """Verify the security log's chain and say so in one line (on stderr under --json,
+    whose stdout is the cases' list, and only when it is broken); whether it is whole.
+
+    A database that ``irflow init`` has not upgraded to accounts yet has no log to verify.
+    """
+    from sqlalchemy import inspect
+
+    if not inspect(engine.sa).has_table("security_head"):
+        if not as_json:
+            console().print("no security log yet (run `irflow init` to add it)", markup=False)
+        return True
+    report = engine.accounts.verify_security_log()
+    if report.ok:
+        if not as_json:
+            checked = (
+                f"{report.seals} seals checked"
+                if report.seals is not None
+                else "seals not checked ($IRFLOW_AUDIT_KEY is not set)"
+            )
+            console().print(
+                f"security log: ok, {report.events} security events chained; {checked}",
+                markup=False,
+            )
+        return True
+    line = f"security log: BROKEN at event {report.bad_seq}: {report.problem}"
+    if as_json:
+        sys.stderr.write(f"irflow: {line}\n")
+    else:
+        console().print(line, markup=False)
+    return False
 
 
 def verdict_lines(r: ChainReport) -> list[str]:

@@ -100,8 +100,9 @@ class TokenInfo:
             return "expired"
         return "live"
 
-    def as_json(self) -> dict[str, Any]:
-        return {
+    def as_json(self, now: datetime | None = None) -> dict[str, Any]:
+        """The token as JSON (never its secret or hash); with ``now``, its ``status`` too."""
+        out: dict[str, Any] = {
             "id": self.id,
             "login": self.login,
             "org": self.org_id,
@@ -112,6 +113,9 @@ class TokenInfo:
             "expires_at": _moment(self.expires_at),
             "revoked_at": _moment(self.revoked_at),
         }
+        if now is not None:
+            out["status"] = self.status(now)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
