@@ -164,15 +164,15 @@ def post_json(post: SitePostRow, *, body: bool = False) -> dict[str, Any]:
     return shape
 
 
+_NOT_LISTED = ("type", "competent_ministry", "daytime_phone", "emergency_phone", "mail", "note")
+"""What a directory search does not list of an organisation (its contacts are shown
+where a contact plan calls for them)."""
+
+
 def org_json(org: Organisation) -> dict[str, Any]:
-    """An organisation as ``irflow org search --json`` (and ``/orgs``) lists it."""
-    return {
-        "id": org.id,
-        "name": org.name,
-        "tier": org.tier.value,
-        "code": org.code,
-        "prefecture": org.prefecture,
-    }
+    """An organisation as ``irflow org search --json`` (and ``/orgs``) lists it: its id,
+    name, tier, the organisation above it and its code."""
+    return {k: v for k, v in org.as_dict().items() if k not in _NOT_LISTED}
 
 
 def inquiry_json(view: CaseView, flow: Flow, names: Mapping[str, str]) -> dict[str, Any]:
