@@ -363,10 +363,6 @@ class Engine:
             state=state, overdue=overdue, flow=flow, viewer=viewer, limit=limit, after=after
         )
 
-    def overdue_cases(self) -> set[int]:
-        """Cases with an open step at least one of whose rungs has fired (the system's)."""
-        return self.queries.overdue_cases()
-
     def deadlines(self, case_id: int, *, viewer: Viewer) -> list[DeadlineView]:
         """The rungs of a case's open steps, fired or not, in order."""
         return self.queries.deadlines(case_id, viewer=viewer)

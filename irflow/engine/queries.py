@@ -235,19 +235,6 @@ class Queries:
         )
         return set(conn.execute(query).scalars().all())
 
-    def overdue_cases(self) -> set[int]:
-        """Cases with an open step at least one of whose rungs has fired."""
-        from sqlmodel import Session, col, select
-
-        from irflow.engine.tables import DeadlineRow
-
-        self.ctx.ready()
-        with Session(self.ctx.sa) as session:
-            found = session.exec(
-                select(DeadlineRow.case_id).where(col(DeadlineRow.fired_at).is_not(None)).distinct()
-            ).all()
-        return set(found)
-
     def deadlines(self, case_id: int, *, viewer: Viewer) -> list[DeadlineView]:
         """The rungs of a case's open steps, fired or not, in order."""
         self.seen_row(case_id, viewer)
