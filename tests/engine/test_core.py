@@ -309,7 +309,7 @@ def test_beyond_own_capacity_makes_investigation_required(engine: Engine) -> Non
 def test_what_a_step_does_is_remembered_by_every_fact_a_guard_sees(engine: Engine) -> None:
     """The engine remembers what completing a step does by the case's kinds, flags and
     steps done: a case that declared the flag never gets the outcome of one that did not."""
-    # at_opener and at_top are a chain's facts: only state flows (which _complete never
+    # at_opener and at_top are a chain's facts: only state flows (which Completions never
     # sees) may name them (flow/checks.py refuses chain: conditions without a chain).
     assert [f.name for f in dataclasses.fields(CaseFacts)] == [
         "kinds",
@@ -317,7 +317,7 @@ def test_what_a_step_does_is_remembered_by_every_fact_a_guard_sees(engine: Engin
         "done",
         "at_opener",
         "at_top",
-    ], "CaseFacts has a new fact: add it to the key in Engine._complete"
+    ], "CaseFacts has a new fact: add it to the key in Completions.complete"
     plain, flagged = open_sanjo(engine), open_sanjo(engine)
     do(engine, plain, *DETECT, "analyse_event")
     do(engine, flagged, *DETECT)

@@ -22,7 +22,7 @@ from irflow.engine.commands.checks import (
 from irflow.engine.context import Context
 from irflow.engine.directory import OrgType
 from irflow.engine.effects import deadlines_for, escalation_changes
-from irflow.engine.flow import CLOSED, CaseFacts, CaseModel, Flow
+from irflow.engine.flow import CLOSED, CaseFacts, Flow
 from irflow.engine.ledger import Effects
 from irflow.engine.recorder import Advanced, Recorder, rerun_on_race
 from irflow.engine.views import CaseContact
@@ -32,9 +32,6 @@ FlowKind = Literal["phases", "states"]
 """The two kinds of flow: of phases and steps (the incident), of states and actions
 (the inquiry)."""
 
-Completion = tuple[str, tuple[str, ...], tuple[str, ...]]
-"""What completing a step does: the state settled in, the steps opened and closed."""
-
 
 class PhaseCommands(CommandRoom):
     """Commands on cases of flows of phases (and ``advance``'s way to state actions)."""
@@ -42,7 +39,6 @@ class PhaseCommands(CommandRoom):
     def __init__(self, ctx: Context, recorder: Recorder, states: StateCommands) -> None:
         super().__init__(ctx, recorder)
         self.states = states
-        self._completions: dict[tuple[Any, ...], Completion] = {}
         self._steps_done = StepsDone()
 
     @rerun_on_race
@@ -94,7 +90,7 @@ class PhaseCommands(CommandRoom):
                 CaseFacts(kinds=facts.kinds, flags=split(case.flags), done=dict(done)),
             )
             done[step] = [org.id, moment.isoformat()]
-            state, opened, closed = self._complete(flow, step, prior, facts)
+            state, opened, closed = ctx.completions.complete(flow, step, prior, facts)
             payload: dict[str, Any] = {}
             new_flags = sorted(flags - prior[1].flags)
             if new_flags:
@@ -117,32 +113,6 @@ class PhaseCommands(CommandRoom):
             )  # fmt: skip
         self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
         return Advanced(case_id, case.state, case.version, event, payload)
-
-    def _complete(
-        self, flow: Flow, step: str, prior: tuple[str, CaseFacts], facts: CaseFacts
-    ) -> Completion:
-        """What completing ``step`` (in ``facts.done`` already) does to a case that was
-        ``prior``: the state it settles in, the steps it opened and closed for escalation.
-
-        The machine, ``settle`` and the status comparisons look only at the facts'
-        kinds, flags and which steps are done, never at by whom or when: each outcome
-        is worked out once per flow version (17 µs a step of bench/advance.py's run;
-        0.7 µs remembered).
-        ``facts.done`` is ``prior``'s with ``step`` added, so the key names it once.
-        """
-        state, before = prior
-        done = frozenset(before.done)
-        key = (flow, step, state, before.kinds, before.flags, done, facts.kinds, facts.flags)
-        known = self._completions.get(key)
-        if known is None:
-            model = CaseModel(state, facts)
-            flow.machine.events[f"do_{step}"].trigger(model)
-            flow.settle(model)
-            opened, closed = escalation_changes(flow, step, prior, (model.state, facts))
-            if len(self._completions) >= 4096:  # a bound, far above a flow's usual shapes
-                self._completions.clear()
-            known = self._completions[key] = (model.state, tuple(opened), tuple(closed))
-        return known
 
     @rerun_on_race
     def declare(
