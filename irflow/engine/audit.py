@@ -21,7 +21,7 @@ from irflow.engine.context import Context
 from irflow.engine.flow import CaseFacts, CaseModel
 from irflow.engine.ledger import CaseRecord, EventRecord
 from irflow.engine.queries import Queries
-from irflow.engine.rules import SystemViewer, Viewer, no_case, visible
+from irflow.engine.rules import SystemViewer, Viewer, held_by, no_case, visible
 from irflow.engine.timeline import COMPACT, ChainReport, Difference, check_chain
 from irflow.errors import InvalidInput, IrflowError
 
@@ -165,7 +165,7 @@ class Audit:
         flow = ctx.registry.version(str(opened["flow"]), int(opened["flow_version"]))
         facts = CaseFacts(kinds=frozenset(opened["kinds"]), flags=frozenset(), done={})
         model = CaseModel(flow.states[0], facts)
-        coordinator = opened["coordinator"]
+        reporter, coordinator, operator = held_by(opened)
         chain: list[str] = list(opened.get("chain", ()))
         chain_at = 1 if chain else 0
         orgs = ctx.directory.organisations() if flow.stateful else {}
@@ -198,9 +198,9 @@ class Audit:
             "flow_version": int(opened["flow_version"]),
             "title": opened["title"],
             "kinds": ",".join(sorted(facts.kinds)),
-            "reporter_id": opened["reporter"],
+            "reporter_id": reporter,
             "coordinator_id": coordinator,
-            "operator_id": opened["operator"],
+            "operator_id": operator,
             "flags": ",".join(sorted(facts.flags)),
             "steps_done": COMPACT.encode(facts.done),
             "chain": ",".join(chain),

@@ -84,6 +84,16 @@ def test_unknown_tier_is_refused(tmp_path: Path) -> None:
     assert "use one of reporter, coordinator, operator" in str(error)
 
 
+def test_a_tier_in_no_case_is_refused_for_a_step(tmp_path: Path) -> None:
+    """A step of a tier that takes part in no case (external: PPC, NISC) is refused as
+    an unknown tier is, naming the tiers a case holds."""
+    text = TINY.replace("tier: coordinator", "tier: external")
+    error = refused(tmp_path, text)
+    assert error.line == line_of(text, "tier: external")
+    assert "'external'" in str(error)
+    assert "use one of reporter, coordinator, operator" in str(error)
+
+
 def test_step_waiting_for_a_missing_step_is_refused(tmp_path: Path) -> None:
     """A requires entry naming no step says which step and how to fix it."""
     text = TINY.replace("requires: [check]", "requires: [check, chek]")

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from irflow.engine import chain as chain_rules
+from irflow.engine import rules, tiers
 from irflow.engine.columns import clean_text
 from irflow.engine.commands.actions import chain_notices
 from irflow.engine.commands.base import CommandRoom
-from irflow.engine.commands.checks import check_confirmed
-from irflow.engine.directory import Organisation, OrgType
+from irflow.engine.commands.checks import assignable_coordinators, check_confirmed
+from irflow.engine.directory import Organisation
 from irflow.engine.effects import deadlines_for, open_steps
 from irflow.engine.flow import CaseFacts, CaseModel
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord
@@ -57,7 +58,7 @@ class Opening(CommandRoom):
             chain = chain_rules.start(flow, rep, ctx.directory.organisations())
             coord = ctx.directory.by_id(chain[1])
         else:
-            if rep.type in (OrgType.OPERATOR, OrgType.OVERSIGHT):
+            if not tiers.TYPES[rep.type].reports:
                 raise InvalidInput(
                     f"{rep.name} cannot be a case's reporter; the reporter is the agency where "
                     "the event happened (a municipality, prefecture or national agency)"
@@ -92,9 +93,7 @@ class Opening(CommandRoom):
             "kinds": sorted(case_kinds),
             "flow": flow.name,
             "flow_version": version,
-            "reporter": rep.id,
-            "coordinator": coord.id,
-            "operator": op.id,
+            **rules.participants(record),
         }
         if chain:
             payload["chain"] = chain
@@ -145,12 +144,10 @@ class Opening(CommandRoom):
                 )
             return default
         coord = directory.find(ref)
-        allowed = {OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY}
-        if coord.id == reporter.id or (coord != default and coord.type not in allowed):
+        if coord.id == reporter.id or (coord != default and coord.type not in tiers.ASSIGNABLE):
             usual = f"its own coordinator is {default.name}; " if default else ""
             raise InvalidInput(
                 f"{coord.name} cannot coordinate a case of {reporter.name}: {usual}another "
-                "coordinator can only be a competent ministry (所管府省) or an aggregation "
-                "agency (集約機関)"
+                f"coordinator can only be {assignable_coordinators()}"
             )
         return coord

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from irflow.engine import rules
+from irflow.engine import rules, tiers
 from irflow.engine.columns import StepsDone, clean_text, split
 from irflow.engine.commands.actions import StateCommands
 from irflow.engine.commands.base import CommandRoom
 from irflow.engine.commands.checks import (
+    assignable_coordinators,
     check_flag_timing,
     check_moment,
     check_open,
@@ -20,7 +21,6 @@ from irflow.engine.commands.checks import (
     declared_flags,
 )
 from irflow.engine.context import Context
-from irflow.engine.directory import OrgType
 from irflow.engine.effects import deadlines_for, escalation_changes
 from irflow.engine.flow import CLOSED, CaseFacts, Flow
 from irflow.engine.ledger import Effects
@@ -184,7 +184,7 @@ class PhaseCommands(CommandRoom):
                     f"case {case_id} follows a chain of reception tiers; its receivers change "
                     "by escalation, not by assignment"
                 )
-            if not {"operator", "coordinator"} & set(held):
+            if not tiers.ASSIGNERS & set(held):
                 raise NotAllowed(
                     f"only the operator or the current coordinator of case {case_id} may "
                     f"assign its coordinator; {org.name} is its {'/'.join(held)}"
@@ -192,10 +192,10 @@ class PhaseCommands(CommandRoom):
             check_moment(case, moment)
             check_version(case, expect_version)
             new = ctx.directory.find(coordinator)
-            if new.type not in (OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY):
+            if new.type not in tiers.ASSIGNABLE:
                 raise InvalidInput(
                     f"{new.name} is a {new.type.value}; a case's coordinator can be assigned "
-                    "to a competent ministry (所管府省) or an aggregation agency (集約機関)"
+                    f"to {assignable_coordinators()}"
                 )
             if new.id == case.reporter_id:
                 raise InvalidInput(
