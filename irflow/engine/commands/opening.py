@@ -10,7 +10,7 @@ from irflow.engine import chain as chain_rules
 from irflow.engine import rules, tiers
 from irflow.engine.columns import clean_text
 from irflow.engine.commands.actions import chain_notices
-from irflow.engine.commands.base import CommandRoom
+from irflow.engine.commands.base import CommandRoom, Shown
 from irflow.engine.commands.checks import assignable_coordinators, check_confirmed
 from irflow.engine.directory import Organisation
 from irflow.engine.effects import deadlines_for, open_steps
@@ -34,11 +34,13 @@ class Opening(CommandRoom):
         at: datetime | None = None,
         note: str | None = None,
         confirmed: Sequence[str] = (),
+        view: bool = False,
     ) -> Advanced:
         """Open a case for ``reporter``; its first event is ``opened``.
 
         ``note`` is the case's opening text (an inquiry's question); ``confirmed``
-        lists what the opener confirms of what the flow asks (its ``confirm:``)."""
+        lists what the opener confirms of what the flow asks (its ``confirm:``); with
+        ``view``, the result carries the case as the reporter sees it (``Advanced.view``)."""
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the title", title)
@@ -127,10 +129,11 @@ class Opening(CommandRoom):
                 )  # fmt: skip
             return fx
 
+        shown = Shown(ctx, flow, rep) if view else None
         with ctx.ledger.connection() as conn:
-            case_id = ctx.ledger.open(conn, record, moment, first_event, effects)
+            case_id = ctx.ledger.open(conn, record, moment, first_event, effects, then=shown)
         self.log.info("case.opened", case_id=case_id, actor=rep.id, flow=flow.name)
-        return Advanced(case_id, state, 1, written[0])
+        return Advanced(case_id, state, 1, written[0], view=shown.view if shown else None)
 
     def _coordinator_for(self, reporter: Organisation, ref: str | None) -> Organisation:
         """The default coordinator, or the competent ministry or aggregation agency named."""

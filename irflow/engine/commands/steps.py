@@ -11,7 +11,7 @@ from typing import Any, Literal
 from irflow.engine import rules, tiers
 from irflow.engine.columns import StepsDone, clean_text, split
 from irflow.engine.commands.actions import StateCommands
-from irflow.engine.commands.base import CommandRoom
+from irflow.engine.commands.base import CommandRoom, Shown
 from irflow.engine.commands.checks import (
     assignable_coordinators,
     check_flag_timing,
@@ -53,10 +53,12 @@ class PhaseCommands(CommandRoom):
         expect_version: int | None = None,
         declare: Sequence[str] = (),
         of: FlowKind | None = None,
+        view: bool = False,
     ) -> Advanced:
         """Complete ``step`` of a case as ``actor`` (on a flow of states: do the action
         ``step``); declare ``flags`` on the way. With ``of``, a case whose flow is not of
-        that kind is refused, and nothing written."""
+        that kind is refused, and nothing written; with ``view``, the result carries the
+        case as ``actor`` sees it afterwards (``Advanced.view``)."""
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
@@ -68,7 +70,7 @@ class PhaseCommands(CommandRoom):
             if flow.stateful:
                 return self.states.act(
                     conn, case, flow, step, org=org, held=held, note=note, at=moment,
-                    expect_version=expect_version, declare=declare,
+                    expect_version=expect_version, declare=declare, view=view,
                 )  # fmt: skip
             spec = flow.steps.get(step)
             if spec is None:
@@ -107,12 +109,15 @@ class PhaseCommands(CommandRoom):
                     actor=org.id,
                 ),
             )  # fmt: skip
+            shown = Shown(ctx, flow, org) if view else None
             event = self.recorder.append(
                 conn, case, at=moment, actor=org.id, action="step_completed", step=step,
-                from_state=before, note=note, payload=payload, effects=effects,
+                from_state=before, note=note, payload=payload, effects=effects, then=shown,
             )  # fmt: skip
         self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
-        return Advanced(case_id, case.state, case.version, event, payload)
+        return Advanced(
+            case_id, case.state, case.version, event, payload, view=shown.view if shown else None
+        )
 
     @rerun_on_race
     def declare(
@@ -124,8 +129,9 @@ class PhaseCommands(CommandRoom):
         note: str | None = None,
         at: datetime | None = None,
         expect_version: int | None = None,
+        view: bool = False,
     ) -> Advanced:
-        """Declare a flag of the flow on a case, outside any step.
+        """Declare a flag of the flow on a case, outside any step (``view``: as ``advance``).
 
         E.g. the reporter finds the event is beyond its own capacity
         (自機関のみで対応可能な事象ではない): the coordinator's investigation becomes
@@ -154,12 +160,15 @@ class PhaseCommands(CommandRoom):
                 clear_steps=closed,
                 deadlines=deadlines_for(flow, case.id, opened, moment, ctx.calendar),
             )
+            shown = Shown(ctx, flow, org) if view else None
             event = self.recorder.append(
                 conn, case, at=moment, actor=org.id, action="flag_declared", note=note,
-                payload={"declared": [flag]}, effects=effects,
+                payload={"declared": [flag]}, effects=effects, then=shown,
             )  # fmt: skip
         self.log.info("flag.declared", case_id=case_id, actor=org.id, flag=flag)
-        return Advanced(case_id, case.state, case.version, event)
+        return Advanced(
+            case_id, case.state, case.version, event, view=shown.view if shown else None
+        )
 
     @rerun_on_race
     def assign_coordinator(
@@ -171,14 +180,16 @@ class PhaseCommands(CommandRoom):
         note: str | None = None,
         at: datetime | None = None,
         expect_version: int | None = None,
+        view: bool = False,
     ) -> Advanced:
-        """Make a competent ministry or aggregation agency the case's coordinator."""
+        """Make a competent ministry or aggregation agency the case's coordinator
+        (``view``: as ``advance``; None if ``actor`` handed its own role over)."""
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
         org = self.acting(actor)
         with ctx.ledger.connection() as conn:
-            case, _, held = self.load(conn, case_id, org)
+            case, flow, held = self.load(conn, case_id, org)
             if case.chain:
                 raise InvalidInput(
                     f"case {case_id} follows a chain of reception tiers; its receivers change "
@@ -208,12 +219,15 @@ class PhaseCommands(CommandRoom):
                 raise InvalidInput(f"{new.name} is the coordinator of case {case_id} already")
             payload = {"from": case.coordinator_id, "to": new.id}
             case.coordinator_id = new.id
+            shown = Shown(ctx, flow, org) if view else None
             event = self.recorder.append(
                 conn, case, at=moment, actor=org.id, action="coordinator_assigned", note=note,
-                payload=payload,
+                payload=payload, then=shown,
             )  # fmt: skip
         self.log.info("coordinator.assigned", case_id=case_id, actor=org.id, to=new.id)
-        return Advanced(case_id, case.state, case.version, event)
+        return Advanced(
+            case_id, case.state, case.version, event, view=shown.view if shown else None
+        )
 
     @rerun_on_race
     def contacts(
