@@ -3,10 +3,12 @@ transaction: a face shows it without reading the case again."""
 
 from __future__ import annotations
 
+import pytest
+
 from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM
-
-SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
+from irflow.errors import NotAllowed, NotFound
+from tests.engine.cases import NIIGATA, OPERATOR, SANJO, do, open_sanjo
 
 
 def test_each_command_asked_for_its_view_returns_the_case_as_its_actor_sees_it(
@@ -57,3 +59,15 @@ def test_a_coordinator_that_hands_its_role_over_gets_no_view(engine: Engine) -> 
     done = engine.assign_coordinator(case_id, coordinator="mhlw", actor=NIIGATA, view=True)
     assert done.view is None
     assert engine.case(case_id, viewer=SYSTEM).coordinator.id == "mhlw"
+
+
+def test_not_allowed_is_checked_before_the_step_state(engine: Engine) -> None:
+    """A refused actor on a done or waiting step learns NotAllowed, not StepNotOpen."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly")
+    with pytest.raises(NotAllowed):
+        engine.advance(case_id, "detect_anomaly", actor=NIIGATA)  # done already
+    with pytest.raises(NotFound):  # an outsider: the case does not exist for it
+        engine.advance(case_id, "detect_anomaly", actor="yamanashi-city")
+    with pytest.raises(NotAllowed):
+        engine.advance(case_id, "announce_status", actor=SANJO)  # a later phase
