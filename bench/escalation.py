@@ -533,8 +533,8 @@ class Floor:
         The values are the engine's (irflow/engine/escalation.py): the payload, its
         SHA-256, the contact plan of a ``notify`` rung, the outbox row's context.
         """
-        from irflow.engine.effects import SUPERVISOR
         from irflow.engine.routing import plan_contact, render_checklist
+        from irflow.engine.tiers import SUPERVISOR
 
         engine, ledger = self.engine, self.engine.ledger
         flow = engine.flow_version("incident", 1)

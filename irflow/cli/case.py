@@ -23,6 +23,7 @@ from irflow.cli.paging import AfterOption, LimitOption, next_page, page_size
 
 if TYPE_CHECKING:
     from irflow.engine.facade import Engine
+    from irflow.engine.recorder import Advanced
     from irflow.engine.views import CaseView
 
 app = typer.Typer(help="Open cases and move them through their flow.", no_args_is_help=True)
@@ -91,9 +92,10 @@ def open_(
     """Open a case: the reporter detected an anomaly (異常事象) and starts the flow."""
     engine = open_engine(db, writes=True)
     done = engine.open_case(
-        reporter=reporter, title=title, kinds=kind or (), coordinator=coordinator, at=moment(at)
-    )
-    _show(engine, done.case_id, as_json, reporter)
+        reporter=reporter, title=title, kinds=kind or (), coordinator=coordinator, at=moment(at),
+        view=True,
+    )  # fmt: skip
+    _print(engine, done, as_json)
 
 
 @app.command("advance")
@@ -122,7 +124,7 @@ def advance(
 ) -> None:
     """Record that the acting organisation has done STEP of CASE."""
     engine = open_engine(db, writes=True)
-    engine.advance(
+    done = engine.advance(
         case_id,
         step,
         actor=actor,
@@ -131,8 +133,9 @@ def advance(
         expect_version=expect_version,
         declare=declare or (),
         of="phases",
+        view=True,
     )
-    _show(engine, case_id, as_json, actor)
+    _print(engine, done, as_json)
 
 
 @app.command("declare")
@@ -159,10 +162,11 @@ def declare(
     (事象に係る調査及び確認) required; it may be declared until the analysis phase ends.
     """
     engine = open_engine(db, writes=True)
-    engine.declare(
-        case_id, flag, actor=actor, note=note, at=moment(at), expect_version=expect_version
-    )
-    _show(engine, case_id, as_json, actor)
+    done = engine.declare(
+        case_id, flag, actor=actor, note=note, at=moment(at), expect_version=expect_version,
+        view=True,
+    )  # fmt: skip
+    _print(engine, done, as_json)
 
 
 @app.command("assign")
@@ -193,11 +197,12 @@ def assign(
         note=note,
         at=moment(at),
         expect_version=expect_version,
+        view=True,
     )
     handed = done.event.payload
     me = engine.organisation(actor)
     if me.id != handed["from"]:
-        _show(engine, case_id, as_json, actor)
+        _print(engine, done, as_json)
         return
     # The coordinator handed its own role over: the case is no longer its to see, so it
     # is told what it did (from the command's own result), not shown the case.
@@ -293,7 +298,17 @@ def list_(
 
 def _show(engine: Engine, case_id: int, as_json: bool, reader: Any) -> None:
     """The case as ``reader`` (an organisation, or the administrator) sees it."""
-    view = engine.case(case_id, viewer=reader)
+    _print_view(engine, engine.case(case_id, viewer=reader), as_json)
+
+
+def _print(engine: Engine, done: Advanced, as_json: bool) -> None:
+    """After a command: the case as its actor sees it, read in the command's own
+    transaction (the command was asked for its view)."""
+    assert done.view is not None, "the command was asked for its view"
+    _print_view(engine, done.view, as_json)
+
+
+def _print_view(engine: Engine, view: CaseView, as_json: bool) -> None:
     if as_json:
         print_json(view.as_json())
     else:

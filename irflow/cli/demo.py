@@ -48,12 +48,14 @@ def run_demo(*, keep: bool) -> None:
         )
         actors = {"reporter": REPORTER, "coordinator": COORDINATOR, "operator": OPERATOR}
         flow = engine.flow_version("incident", case.event.payload["flow_version"])
-        for step, note in STORY:
+        for n, (step, note) in enumerate(STORY, start=1):
             at += timedelta(minutes=20)
-            engine.advance(
-                case.case_id, step, actor=actors[flow.steps[step].tier], note=note, at=at
-            )
-        render_case(engine.case(case.case_id, viewer=SYSTEM), engine)
+            done = engine.advance(
+                case.case_id, step, actor=actors[flow.steps[step].tier], note=note, at=at,
+                view=n == len(STORY),
+            )  # fmt: skip
+        assert done.view is not None, "the last step was asked for its view"
+        render_case(done.view, engine)
         (report,) = engine.verify(case.case_id, viewer=SYSTEM)
         verdict = "verified" if report.ok else f"BROKEN at event {report.bad_seq}"
         out.print(

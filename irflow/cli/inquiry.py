@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from irflow.engine.directory import Organisation
     from irflow.engine.facade import Engine
     from irflow.engine.flow import Flow
+    from irflow.engine.recorder import Advanced
     from irflow.engine.views import CaseView
     from irflow.errors import IrflowError
 
@@ -135,8 +136,9 @@ def ask(
         note=question,
         confirmed=["faq_checked"] if faq_checked else [],
         at=moment(at),
+        view=True,
     )
-    _done(engine, done.case_id, me, "ask", as_json)
+    _done(engine, done, me, "ask", as_json)
 
 
 @app.command("answer")
@@ -360,12 +362,12 @@ def _act(
     engine = open_engine(db, writes=True)
     me = engine.organisation(actor)
     try:  # of="states": an incident's participant is told to use `irflow case advance`
-        engine.advance(case_id, action, actor=me.id, note=note, at=moment(at),
-                       expect_version=expect_version, of="states")  # fmt: skip
+        done = engine.advance(case_id, action, actor=me.id, note=note, at=moment(at),
+                              expect_version=expect_version, of="states", view=True)  # fmt: skip
     except NotFound:
         # A missing case, one ORG may not see, or a case of another flow: one answer.
         raise _no_inquiry(case_id, me) from None
-    _done(engine, case_id, me, action, as_json)
+    _done(engine, done, me, action, as_json)
 
 
 def _view(engine: Engine, case_id: int, viewer: Organisation) -> CaseView:
@@ -391,9 +393,12 @@ def _no_inquiry(case_id: int, viewer: Organisation) -> IrflowError:
     )
 
 
-def _done(engine: Engine, case_id: int, actor: Organisation, action: str, as_json: bool) -> None:
-    """After a command: the inquiry as JSON, or what happened and who acts next."""
-    view = _view(engine, case_id, actor)
+def _done(engine: Engine, done: Advanced, actor: Organisation, action: str, as_json: bool) -> None:
+    """After a command: the inquiry as JSON, or what happened and who acts next, from
+    the case as the command read it in its own transaction (it was asked for its view)."""
+    view = done.view
+    if view is None or view.flow != FLOW:
+        raise _no_inquiry(done.case_id, actor)
     flow = engine.flow_version(view.flow, view.flow_version)
     if as_json:
         print_json(_as_json(engine, view, flow))

@@ -21,7 +21,7 @@ from irflow.engine.context import Context
 from irflow.engine.flow import CaseFacts, CaseModel
 from irflow.engine.ledger import CaseRecord, EventRecord
 from irflow.engine.queries import Queries
-from irflow.engine.rules import SystemViewer, Viewer, no_case, visible
+from irflow.engine.rules import SystemViewer, Viewer, held_by, no_case, visible
 from irflow.engine.timeline import COMPACT, ChainReport, Difference, check_chain
 from irflow.errors import InvalidInput, IrflowError
 
@@ -45,7 +45,6 @@ class Audit:
         self.ctx = ctx
         self.queries = queries
         self._key = ctx.audit_key
-        self._completions: dict[tuple[Any, ...], str] = {}
 
     @property
     def seals_checked(self) -> bool:
@@ -166,13 +165,15 @@ class Audit:
         flow = ctx.registry.version(str(opened["flow"]), int(opened["flow_version"]))
         facts = CaseFacts(kinds=frozenset(opened["kinds"]), flags=frozenset(), done={})
         model = CaseModel(flow.states[0], facts)
-        coordinator = opened["coordinator"]
+        reporter, coordinator, operator = held_by(opened)
         chain: list[str] = list(opened.get("chain", ()))
         chain_at = 1 if chain else 0
         orgs = ctx.directory.organisations() if flow.stateful else {}
+        completions = ctx.completions
         flow.settle(model)
         for ev in events[1:]:
             payload = json.loads(ev.payload) if ev.payload != "{}" else {}
+            flags_before = facts.flags
             facts.flags = facts.flags | frozenset(payload.get("declared", ()))
             if "reached" in payload:  # an escalation, or an action, brought in a link
                 chain.append(str(payload["reached"]))
@@ -186,29 +187,20 @@ class Audit:
                 model.facts = chain_rules.facts(flow, facts, chain, chain_at, orgs)
                 flow.machine.events[ev.step].trigger(model)
             elif ev.action == "step_completed":
-                # The machine looks only at kinds, flags and which steps are done: each
-                # outcome is worked out once per flow version, as the commands do.
-                key = (flow, ev.step, model.state, facts.kinds, facts.flags, frozenset(facts.done))
-                state = self._completions.get(key)
-                if state is None:
-                    flow.machine.events[f"do_{ev.step}"].trigger(model)
-                    facts.done[ev.step] = [ev.actor_id, ev.at.isoformat()]
-                    flow.settle(model)
-                    if len(self._completions) >= 4096:  # a bound, far above a flow's shapes
-                        self._completions.clear()
-                    self._completions[key] = model.state
-                else:
-                    facts.done[ev.step] = [ev.actor_id, ev.at.isoformat()]
-                    model.state = state
+                # Worked out once per flow version and shape of case, as the commands do
+                # (and remembered in the same place).
+                prior = CaseFacts(kinds=facts.kinds, flags=flags_before, done=dict(facts.done))
+                facts.done[ev.step] = [ev.actor_id, ev.at.isoformat()]
+                model.state = completions.complete(flow, ev.step, (model.state, prior), facts)[0]
         return {
             "state": model.state,
             "flow": flow.name,
             "flow_version": int(opened["flow_version"]),
             "title": opened["title"],
             "kinds": ",".join(sorted(facts.kinds)),
-            "reporter_id": opened["reporter"],
+            "reporter_id": reporter,
             "coordinator_id": coordinator,
-            "operator_id": opened["operator"],
+            "operator_id": operator,
             "flags": ",".join(sorted(facts.flags)),
             "steps_done": COMPACT.encode(facts.done),
             "chain": ",".join(chain),

@@ -6,7 +6,8 @@ them holds it now (``chain_at``). Its actions move the holder: ``up`` to the nex
 reception tier (added to the chain the first time it is reached), ``down`` one link
 back towards the opener, ``first`` to the first receiver again. Whom an
 organisation reaches is data: the flow's ``chain.reception`` names, for each type
-of organisation, its own prefecture, J-LIS or the operator.
+of organisation, the type above it (its own prefecture, J-LIS or the operator),
+found as the directory finds a coordinator (``directory.above``).
 
 Everything here is pure: the engine reads the case and the directory, these
 functions say what the chain becomes.
@@ -20,10 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from irflow.clock import JST
-from irflow.engine.directory import Organisation, OrgType
+from irflow.engine.directory import Organisation, above
 from irflow.engine.flow import CaseFacts, Flow
+from irflow.engine.phrases import PhraseBook
 from irflow.engine.timeline import Event
 from irflow.errors import InvalidInput
+
+_WORDING = PhraseBook("chain", {"follow_up": ("title", "at", "note")})
 
 
 def links(text: str) -> list[str]:
@@ -35,14 +39,9 @@ def reception(flow: Flow, org: Organisation, orgs: Mapping[str, Organisation]) -
     """The id of the organisation ``org``'s cases reach first (and it escalates to);
     None if nobody is above it."""
     assert flow.spec.chain is not None
-    rule = flow.spec.chain.reception.get(org.type.value)  # type: ignore[call-overload]
-    if rule is None:
-        return None
-    if rule == "prefecture":
-        return org.prefecture if org.prefecture in orgs else None
-    wanted = OrgType.JLIS if rule == "jlis" else OrgType.OPERATOR
-    found = sorted(o.id for o in orgs.values() if o.type is wanted and o.id != org.id)
-    return found[0] if found else None
+    kind = flow.spec.chain.reception.get(org.type)
+    found = above(org, kind, orgs) if kind is not None else None
+    return found.id if found is not None else None
 
 
 def start(flow: Flow, opener: Organisation, orgs: Mapping[str, Organisation]) -> list[str]:
@@ -143,7 +142,7 @@ def form_data(
             hops[to] = _Hop(to, ev.at)
         if action.asks and ev.note:
             asked = ev.at.astimezone(JST).isoformat(timespec="minutes")
-            body += f"\n\n【{action.title}（{asked}）】\n{ev.note}"
+            body += _WORDING.fill("follow_up", title=action.title, at=asked, note=ev.note)
         if action.answers and ev.actor is not None:
             answer = (ev.note or "", ev.actor, ev.at)
 

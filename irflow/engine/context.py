@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from irflow.clock import Clock, as_aware
 from irflow.engine import database
 from irflow.engine.calendar import AdminCalendar
+from irflow.engine.completions import Completions
 from irflow.engine.directory import Directory
 from irflow.engine.effects import SITE, Notices
 from irflow.engine.flow import Flow
@@ -48,6 +49,8 @@ class Context:
         self.audit_key = audit_key()
         """``$IRFLOW_AUDIT_KEY`` as the engine found it at start: seals events, checks seals."""
         self._schema_checked = False
+        self.completions = Completions()
+        """What completing a step does, remembered for the commands and the audit alike."""
         self.directory = Directory(self.ledger, sa, ready=self.ready)
         self.registry = FlowRegistry(
             self.ledger,

@@ -3,20 +3,25 @@
 The directory is data (a CSV file, bundled under ``irflow/flows/`` or imported by
 the user); this module parses and validates it, keeps it in the database
 (``Directory``), and finds organisations the way the information sharing site's
-データ検索 does ("starts with" or "equals").
+データ検索 does ("starts with" or "equals"). What each type and tier may do, and
+whose coordinator is whom, is data too (``irflow/flows/tiers.yaml``, read by
+``irflow.engine.tiers``); ``above`` finds the one of a type above an organisation.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
-from enum import StrEnum
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from irflow.engine import tiers
+from irflow.engine.tiers import COORDINATOR_TYPES as COORDINATOR_TYPES
+from irflow.engine.tiers import OrgType as OrgType
+from irflow.engine.tiers import Tier as Tier
 from irflow.errors import AmbiguousName, InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -24,34 +29,6 @@ if TYPE_CHECKING:
 
     from irflow.engine.ledger import Ledger
     from irflow.engine.tables import OrganisationRow
-
-
-class OrgType(StrEnum):
-    """What kind of body an organisation is."""
-
-    OPERATOR = "operator"
-    JLIS = "jlis"
-    PREFECTURE = "prefecture"
-    MUNICIPALITY = "municipality"
-    NATIONAL_AGENCY = "national_agency"
-    MINISTRY = "ministry"
-    AGGREGATION_AGENCY = "aggregation_agency"
-    OVERSIGHT = "oversight"
-
-
-class Tier(StrEnum):
-    """The tier an organisation acts in by default (its role in a case may differ)."""
-
-    OPERATOR = "operator"
-    COORDINATOR = "coordinator"
-    REPORTER = "reporter"
-    EXTERNAL = "external"
-
-
-#: The organisation types that may be assigned as a case's coordinator.
-COORDINATOR_TYPES = frozenset(
-    {OrgType.PREFECTURE, OrgType.JLIS, OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY}
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,11 +39,11 @@ class Organisation:
     name: str
     type: OrgType
     tier: Tier
-    prefecture: str | None = None
+    prefecture: str | None = field(default=None, metadata={"reference": True})
     """The id of the parent prefecture, for a municipality."""
     code: str | None = None
     """全国地方公共団体コード: six digits, the last a check digit."""
-    competent_ministry: str | None = None
+    competent_ministry: str | None = field(default=None, metadata={"reference": True})
     """The id of the 所管府省 of a national agency or aggregation agency."""
     daytime_phone: str | None = None
     emergency_phone: str | None = None
@@ -82,6 +59,11 @@ class Organisation:
 
 
 COLUMNS = tuple(f.name for f in fields(Organisation))
+REQUIRED = ("id", "name", "type", "tier")
+"""The columns every organisation of a directory CSV has a value in."""
+REFERENCES = tuple(f.name for f in fields(Organisation) if f.metadata.get("reference"))
+"""The columns in which an organisation names another (its prefecture, its ministry)."""
+tiers.BUNDLED.check_columns(REFERENCES)
 
 
 def local_government_check_digit(first_five: str) -> str:
@@ -104,7 +86,7 @@ def parse_csv(text: str, *, source: str = "<csv>") -> list[Organisation]:
     """Parse and validate a directory CSV; every error names the line and the fix."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = reader.fieldnames or []
-    missing = [c for c in ("id", "name", "type", "tier") if c not in header]
+    missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InvalidInput(
             f"{source}: the header lacks column(s) {', '.join(missing)}; "
@@ -145,21 +127,8 @@ def parse_csv(text: str, *, source: str = "<csv>") -> list[Organisation]:
         code = values.get("code")
         if code is not None and (problem := validate_code(code)):
             raise InvalidInput(f"{where}: {problem}")
-        orgs.append(
-            Organisation(
-                id=org_id,
-                name=name,
-                type=org_type,
-                tier=tier,
-                prefecture=values.get("prefecture"),
-                code=code,
-                competent_ministry=values.get("competent_ministry"),
-                daytime_phone=values.get("daytime_phone"),
-                emergency_phone=values.get("emergency_phone"),
-                mail=values.get("mail"),
-                note=values.get("note"),
-            )
-        )
+        optional = {column: values.get(column) for column in COLUMNS if column not in REQUIRED}
+        orgs.append(Organisation(id=org_id, name=name, type=org_type, tier=tier, **optional))
     return orgs
 
 
@@ -168,7 +137,7 @@ def check_references(orgs: Iterable[Organisation], known_ids: Iterable[str] = ()
     orgs = list(orgs)
     ids = {o.id for o in orgs} | set(known_ids)
     for org in orgs:
-        for column in ("prefecture", "competent_ministry"):
+        for column in REFERENCES:
             ref = getattr(org, column)
             if ref is not None and ref not in ids:
                 raise InvalidInput(
@@ -309,25 +278,37 @@ class Directory:
         return added, updated
 
     def operator(self) -> Organisation:
-        operators = [o for o in self.organisations().values() if o.type is OrgType.OPERATOR]
+        """The one organisation of the type that operates the network (tiers.yaml)."""
+        kind = tiers.OPERATING_TYPE
+        operators = [o for o in self.organisations().values() if o.type is kind]
         if len(operators) != 1:
             raise InvalidInput(
-                f"the directory must hold exactly one operator organisation, it holds "
+                f"the directory must hold exactly one {kind} organisation, it holds "
                 f"{len(operators)}; fix it with `irflow org import`"
             )
         return operators[0]
 
     def default_coordinator(self, reporter: Organisation) -> Organisation | None:
-        """A municipality's prefecture, a prefecture's J-LIS, a national agency's ministry."""
-        orgs = self.organisations()
-        if reporter.type is OrgType.MUNICIPALITY and reporter.prefecture:
-            return orgs.get(reporter.prefecture)
-        if reporter.type is OrgType.PREFECTURE:
-            jlis = [o for o in orgs.values() if o.type is OrgType.JLIS]
-            return jlis[0] if jlis else None
-        if reporter.competent_ministry:
-            return orgs.get(reporter.competent_ministry)
-        return None
+        """A municipality's prefecture, a prefecture's J-LIS, a national agency's ministry:
+        the one of the type tiers.yaml says coordinates the reporter's type (its
+        ``coordinated_by``), found by ``above``."""
+        kind = tiers.TYPES[reporter.type].coordinated_by
+        return above(reporter, OrgType(kind), self.organisations()) if kind else None
+
+
+def above(
+    org: Organisation, kind: OrgType, orgs: Mapping[str, Organisation]
+) -> Organisation | None:
+    """The organisation of type ``kind`` above ``org``: the one ``org``'s row names in
+    the column tiers.yaml gives that type (its ``named_by``: a municipality's
+    prefecture), if the directory holds it; for a type no column names, the only one of
+    that type (the first by id, if several), never ``org`` itself. None if there is none."""
+    column = tiers.TYPES[kind].named_by
+    if column is not None:
+        ref = getattr(org, column)
+        return orgs.get(ref) if ref is not None else None
+    found = sorted(o.id for o in orgs.values() if o.type is kind and o.id != org.id)
+    return orgs[found[0]] if found else None
 
 
 def _row(org: Organisation) -> OrganisationRow:

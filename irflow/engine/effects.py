@@ -19,13 +19,15 @@ from irflow.engine.calendar import AdminCalendar
 from irflow.engine.directory import Organisation
 from irflow.engine.flow import CLOSED, CaseFacts, Duty, Flow, Step
 from irflow.engine.ledger import CaseRecord, DeadlineRecord, Effects, OutboxRecord
+from irflow.engine.phrases import PhraseBook
 from irflow.engine.timeline import COMPACT, OneShotEncoder
 
 SITE = "site"
 """The built-in channel: a post on the information sharing site."""
 
-SUPERVISOR = {"reporter": "coordinator", "coordinator": "operator", "operator": "operator"}
-"""Whom a tier's overdue step is escalated to (the operator's own steps: the operator)."""
+_WORDING = PhraseBook(
+    "notices", {"list": (), "announcement_title": ("case", "step"), "everyone": ()}
+)
 
 
 def open_steps(flow: Flow, state: str, facts: CaseFacts) -> set[str]:
@@ -165,6 +167,10 @@ class Notices:
         org = self.orgs.get(org_id)
         return org.name if org else org_id
 
+    def names(self, org_ids: Sequence[str]) -> str:
+        """The organisations' names, as a message lists its recipients."""
+        return _WORDING["list"].join([self.name(o) for o in org_ids])
+
     def for_step(
         self,
         flow: Flow,
@@ -192,7 +198,7 @@ class Notices:
                     "title": case.title,
                     "kinds": case.kinds.split(","),
                     "sender": self.name(actor),
-                    "recipient": "、".join([self.name(r) for r in recipients]),
+                    "recipient": self.names(recipients),
                     "step_title": step.title,
                     "part": "completion"
                     if case.state == CLOSED or _last_phase(flow, step)
@@ -214,10 +220,10 @@ class Notices:
                 kind="announcement",
                 template="mail_announcement",
                 context={
-                    "title": f"{case.title}（{step.title}）",
+                    "title": _WORDING.fill("announcement_title", case=case.title, step=step.title),
                     "body": note or step.title,
                     "sender": self.name(actor),
-                    "recipient": "各機関",
+                    "recipient": _WORDING["everyone"],
                     "announced_at": at.isoformat(),
                     "case_id": case.id,
                 },
@@ -246,7 +252,6 @@ _CONTEXT = OneShotEncoder(ensure_ascii=False, separators=(",", ":"), default=_is
 
 __all__ = [
     "SITE",
-    "SUPERVISOR",
     "Effects",
     "Notices",
     "deadlines_for",

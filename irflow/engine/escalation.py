@@ -18,10 +18,10 @@ from typing import Any
 
 from irflow.engine import chain as chain_rules
 from irflow.engine.context import Context
-from irflow.engine.effects import SUPERVISOR
 from irflow.engine.ledger import Effects
 from irflow.engine.recorder import Recorder
 from irflow.engine.rules import participants
+from irflow.engine.tiers import SUPERVISOR
 from irflow.errors import Conflict
 
 
@@ -162,7 +162,7 @@ def _fire(ctx: Context, recorder: Recorder, conn: Any, due: Any, now: datetime) 
                 "step_title": title,
                 "step_tier": tier,
                 "owner": notices.name(owner),
-                "recipient": "、".join(notices.name(t) for t in told),
+                "recipient": notices.names(told),
                 "open_since": due.opened_at,
                 "deadline": due.deadline_at,
                 "rung": due.rung,

@@ -27,10 +27,10 @@ from irflow.engine import database
 from irflow.engine.audit import Audit
 from irflow.engine.commands.actions import StateCommands
 from irflow.engine.commands.opening import Opening
-from irflow.engine.commands.steps import FlowKind, PhaseCommands
+from irflow.engine.commands.steps import PhaseCommands
 from irflow.engine.context import Context
 from irflow.engine.directory import Organisation
-from irflow.engine.flow import Flow
+from irflow.engine.flow import Flow, FlowKind
 from irflow.engine.ledger import Ledger
 from irflow.engine.queries import PAGE, Queries
 from irflow.engine.recorder import Advanced, Recorder
@@ -209,11 +209,14 @@ class Engine:
         at: datetime | None = None,
         note: str | None = None,
         confirmed: Sequence[str] = (),
+        view: bool = False,
     ) -> Advanced:
-        """Open a case for ``reporter``; its first event is ``opened``."""
+        """Open a case for ``reporter``; its first event is ``opened``. With ``view``, the
+        result carries the case as the reporter sees it (``Advanced.view``), read in the
+        command's own transaction: a face shows it without reading the case again."""
         return self.opening.open_case(
             reporter=reporter, title=title, kinds=kinds, coordinator=coordinator, at=at,
-            note=note, confirmed=confirmed,
+            note=note, confirmed=confirmed, view=view,
         )  # fmt: skip
 
     def advance(
@@ -227,14 +230,17 @@ class Engine:
         expect_version: int | None = None,
         declare: Sequence[str] = (),
         of: FlowKind | None = None,
+        view: bool = False,
     ) -> Advanced:
         """Complete ``step`` of a case as ``actor`` (an action, on a flow of states).
 
         ``of`` ("phases" or "states") refuses, before anything is written, a case whose
-        flow is of the other kind (a face's command meant for one kind)."""
+        flow is of the other kind (a face's command meant for one kind). With ``view``,
+        the result carries the case as ``actor`` sees it afterwards (``Advanced.view``),
+        read in the command's own transaction."""
         return self.phases.advance(
             case_id, step, actor=actor, note=note, at=at, expect_version=expect_version,
-            declare=declare, of=of,
+            declare=declare, of=of, view=view,
         )  # fmt: skip
 
     def declare(
@@ -246,11 +252,14 @@ class Engine:
         note: str | None = None,
         at: datetime | None = None,
         expect_version: int | None = None,
+        view: bool = False,
     ) -> Advanced:
-        """Declare a flag of the flow on a case, outside any step (``irflow case declare``)."""
+        """Declare a flag of the flow on a case, outside any step (``irflow case declare``;
+        ``view`` as for ``advance``)."""
         return self.phases.declare(
-            case_id, flag, actor=actor, note=note, at=at, expect_version=expect_version
-        )
+            case_id, flag, actor=actor, note=note, at=at, expect_version=expect_version,
+            view=view,
+        )  # fmt: skip
 
     def assign_coordinator(
         self,
@@ -261,11 +270,13 @@ class Engine:
         note: str | None = None,
         at: datetime | None = None,
         expect_version: int | None = None,
+        view: bool = False,
     ) -> Advanced:
-        """Make a competent ministry or aggregation agency the case's coordinator."""
+        """Make a competent ministry or aggregation agency the case's coordinator
+        (``view`` as for ``advance``: None if ``actor`` handed its own role over)."""
         return self.phases.assign_coordinator(
             case_id, coordinator=coordinator, actor=actor, note=note, at=at,
-            expect_version=expect_version,
+            expect_version=expect_version, view=view,
         )  # fmt: skip
 
     def contacts(
@@ -384,10 +395,6 @@ class Engine:
             state=state, overdue=overdue, flow=flow, of=of, viewer=viewer, limit=limit,
             after=after,
         )  # fmt: skip
-
-    def overdue_cases(self) -> set[int]:
-        """Cases with an open step at least one of whose rungs has fired (the system's)."""
-        return self.queries.overdue_cases()
 
     def deadlines(self, case_id: int, *, viewer: Viewer) -> list[DeadlineView]:
         """The rungs of a case's open steps, fired or not, in order."""

@@ -112,6 +112,11 @@ class Effects:
     """(step, rung) that this command fires: marked fired, exactly once."""
 
 
+Then = Callable[[Any, int], None]
+"""A read a command makes in its own transaction once its writes are done, before the
+commit (the connection, the case id): what the command's result shows."""
+
+
 class Ledger:
     """Prebuilt SQL for the commands that change cases, per database dialect."""
 
@@ -254,8 +259,10 @@ class Ledger:
         opened_at: datetime,
         first_event: Callable[[int], EventRecord],
         effects: Callable[[int, EventRecord], Effects] | None = None,
+        then: Then | None = None,
     ) -> int:
-        """Insert a new case and its first event in one transaction; return the case id."""
+        """Insert a new case and its first event in one transaction; return the case id.
+        ``then`` reads in the transaction, after the writes, before the commit."""
         cur = self._cursor(conn)
         cur.execute(
             self._insert_case,
@@ -285,6 +292,8 @@ class Ledger:
         cur.execute(self._seal, (event.seq, event.hash, case_id))
         if effects is not None:
             self._write_effects(cur, case_id, event, effects(case_id, event))
+        if then is not None:
+            then(conn, case_id)
         conn.commit()
         return case_id
 
@@ -297,9 +306,11 @@ class Ledger:
         closed_at: datetime | None,
         event: EventRecord,
         effects: Effects | None = None,
+        then: Then | None = None,
     ) -> bool:
         """Write a command's change in one transaction; False if the version moved on
-        (or the rung it fires was fired already), and then nothing is written."""
+        (or the rung it fires was fired already), and then nothing is written. ``then``
+        reads in the transaction, after the writes, before the commit."""
         cur = self._cursor(conn)
         cur.execute(
             self._update,
@@ -325,6 +336,8 @@ class Ledger:
         if effects is not None and not self._write_effects(cur, case.id, event, effects):
             conn.rollback()
             return False
+        if then is not None:
+            then(conn, case.id)
         conn.commit()
         return True
 

@@ -29,12 +29,15 @@ from sqlalchemy import Engine as SAEngine
 from sqlmodel import Session, col, select, update
 
 from irflow.engine.effects import SITE
+from irflow.engine.phrases import PhraseBook
 from irflow.engine.tables import OutboxRow, SitePostRow
 from irflow.errors import DeliveryFailed, InvalidInput, NotFound
 from irflow.notifiers.base import Attachment, Message, Notifier, Recipient
 
 if TYPE_CHECKING:
     from irflow.engine.directory import Organisation
+
+_WORDING = PhraseBook("outbox", {"inquiry_form_file": ()})
 
 LEASE = timedelta(seconds=120)
 """How long a dispatcher may take to send a leased row before another takes it up."""
@@ -241,11 +244,17 @@ class Dispatcher:
 class AttachedForm:
     """A form that every message of one mail template carries, on every channel."""
 
-    filename: str
-    """The attachment's name (e.g. 問合せ票.md)."""
+    file_phrase: str
+    """The phrase (phrases.yaml, section ``outbox``) of the attachment's name (e.g.
+    問合せ票.md)."""
     content_type: str
     render: Callable[[Any], str]
     """The form's text from the message's mail context (the template's context)."""
+
+    @property
+    def filename(self) -> str:
+        """The attachment's name, as the recipient sees it."""
+        return _WORDING[self.file_phrase]
 
     def attach(self, mail_context: Any) -> Attachment:
         return Attachment(
@@ -261,7 +270,7 @@ def _inquiry_form_md(mail_context: Any) -> str:
 
 ATTACHED_FORMS: Mapping[str, AttachedForm] = {
     "mail_inquiry": AttachedForm(
-        filename="問合せ票.md",
+        file_phrase="inquiry_form_file",
         content_type="text/markdown; charset=utf-8",
         render=_inquiry_form_md,
     ),

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 from irflow.engine import chain as chain_rules
 from irflow.engine import rules
 from irflow.engine.columns import split
-from irflow.engine.commands.steps import FlowKind
 from irflow.engine.context import Context
-from irflow.engine.flow import CaseFacts
-from irflow.engine.ledger import CaseRecord
+from irflow.engine.flow import CaseFacts, Flow, FlowKind
+from irflow.engine.ledger import CaseRecord, Ledger
 from irflow.engine.recorder import read_events
 from irflow.engine.rules import SystemViewer, Viewer
 from irflow.engine.timeline import Event
@@ -89,58 +88,14 @@ class Queries:
         rows = ctx.ledger.read("case", case_id)
         if not rows:
             raise rules.no_case(case_id)
-        *columns, opened, closed = rows[0]
-        moment = ctx.ledger.read_moment
-        return StoredCase(
-            *columns,
-            opened_at=moment(opened),
-            closed_at=moment(closed) if closed is not None else None,
-        )
+        return stored_case(ctx.ledger, rows[0])
 
     def case(self, case_id: int, *, viewer: Viewer) -> CaseView:
         """Everything about one case: participants, every step's status, the timeline."""
         ctx = self.ctx
         row = self.seen_row(case_id, viewer)
         flow = ctx.registry.version(row.flow, row.flow_version)
-        done = json.loads(row.steps_done)
-        facts = CaseFacts(kinds=split(row.kinds), flags=split(row.flags), done=done)
-        steps = [
-            StepView(
-                id=s.id,
-                tier=s.tier,
-                title=s.title,
-                phase=s.phase,
-                status=flow.status(s, row.state, facts),
-                required=flow.is_required(s, facts),
-                done_by=done[s.id][0] if s.id in done else None,
-                done_at=done[s.id][1] if s.id in done else None,
-            )
-            for s in flow.steps.values()
-            if flow.present(s, facts)
-        ]
-        by_id = ctx.directory.by_id
-        chain = chain_rules.links(row.chain)
-        return CaseView(
-            id=row.id or case_id,
-            flow=row.flow,
-            flow_version=row.flow_version,
-            title=row.title,
-            state=row.state,
-            version=row.version,
-            kinds=sorted(facts.kinds),
-            flags=sorted(facts.flags),
-            reporter=by_id(row.reporter_id),
-            coordinator=by_id(row.coordinator_id),
-            operator=by_id(row.operator_id),
-            opened_at=row.opened_at,
-            closed_at=row.closed_at,
-            steps=steps,
-            timeline=self.events(case_id),
-            deadlines=self.rungs(case_id),
-            chain=[by_id(o) for o in chain],
-            holder=by_id(chain[row.chain_at]) if chain else None,
-            actions=[a.id for a in flow.actions.values() if row.state in a.sources],
-        )
+        return case_view(ctx, row, flow, self.events(case_id), self.rungs(case_id))
 
     def cases(
         self,
@@ -242,19 +197,6 @@ class Queries:
         )
         return set(conn.execute(query).scalars().all())
 
-    def overdue_cases(self) -> set[int]:
-        """Cases with an open step at least one of whose rungs has fired."""
-        from sqlmodel import Session, col, select
-
-        from irflow.engine.tables import DeadlineRow
-
-        self.ctx.ready()
-        with Session(self.ctx.sa) as session:
-            found = session.exec(
-                select(DeadlineRow.case_id).where(col(DeadlineRow.fired_at).is_not(None)).distinct()
-            ).all()
-        return set(found)
-
     def deadlines(self, case_id: int, *, viewer: Viewer) -> list[DeadlineView]:
         """The rungs of a case's open steps, fired or not, in order."""
         self.seen_row(case_id, viewer)
@@ -264,21 +206,8 @@ class Queries:
         """A case's rungs, for a caller that checked the viewer already."""
         ctx = self.ctx
         ctx.ready()
-        moment = ctx.ledger.read_moment
-        return [
-            DeadlineView(
-                step=step,
-                rung=rung,
-                action=action,
-                opened_at=moment(opened),
-                deadline_at=moment(deadline),
-                due_at=moment(due),
-                fired_at=moment(fired) if fired is not None else None,
-            )
-            for step, rung, action, opened, deadline, due, fired in ctx.ledger.read(
-                "deadlines", case_id
-            )
-        ]
+        with ctx.ledger.connection() as conn:
+            return read_rungs(ctx.ledger, conn, case_id)
 
     def next_deadline(self) -> datetime | None:
         """When the next unfired rung falls due, if any."""
@@ -346,3 +275,94 @@ class Queries:
             view, flow, names, part=part, contact_person=contact_person
         )
         return forms.render_incident_report(context, format=format)
+
+
+def stored_case(ledger: Ledger, row: Sequence[Any]) -> StoredCase:
+    """A row of the ledger's ``case`` read."""
+    *columns, opened, closed = row
+    moment = ledger.read_moment
+    return StoredCase(
+        *columns,
+        opened_at=moment(opened),
+        closed_at=moment(closed) if closed is not None else None,
+    )
+
+
+def read_rungs(ledger: Ledger, conn: Any, case_id: int) -> list[DeadlineView]:
+    """A case's rungs, read on ``conn`` (inside a command's transaction, or not)."""
+    moment = ledger.read_moment
+    return [
+        DeadlineView(
+            step=step,
+            rung=rung,
+            action=action,
+            opened_at=moment(opened),
+            deadline_at=moment(deadline),
+            due_at=moment(due),
+            fired_at=moment(fired) if fired is not None else None,
+        )
+        for step, rung, action, opened, deadline, due, fired in ledger.read_in(
+            conn, "deadlines", case_id
+        )
+    ]
+
+
+def case_view(
+    ctx: Context,
+    row: StoredCase,
+    flow: Flow,
+    timeline: list[Event],
+    deadlines: list[DeadlineView],
+) -> CaseView:
+    """The view of a case from its row, its flow, its timeline and its rungs."""
+    done = json.loads(row.steps_done)
+    facts = CaseFacts(kinds=split(row.kinds), flags=split(row.flags), done=done)
+    steps = [
+        StepView(
+            id=s.id,
+            tier=s.tier,
+            title=s.title,
+            phase=s.phase,
+            status=flow.status(s, row.state, facts),
+            required=flow.is_required(s, facts),
+            done_by=done[s.id][0] if s.id in done else None,
+            done_at=done[s.id][1] if s.id in done else None,
+        )
+        for s in flow.steps.values()
+        if flow.present(s, facts)
+    ]
+    by_id = ctx.directory.by_id
+    chain = chain_rules.links(row.chain)
+    return CaseView(
+        id=row.id,
+        flow=row.flow,
+        flow_version=row.flow_version,
+        title=row.title,
+        state=row.state,
+        version=row.version,
+        kinds=sorted(facts.kinds),
+        flags=sorted(facts.flags),
+        reporter=by_id(row.reporter_id),
+        coordinator=by_id(row.coordinator_id),
+        operator=by_id(row.operator_id),
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        steps=steps,
+        timeline=timeline,
+        deadlines=deadlines,
+        chain=[by_id(o) for o in chain],
+        holder=by_id(chain[row.chain_at]) if chain else None,
+        actions=[a.id for a in flow.actions.values() if row.state in a.sources],
+    )
+
+
+def view_in(ctx: Context, conn: Any, case_id: int, flow: Flow, viewer: str) -> CaseView | None:
+    """The case as ``viewer`` sees it, read on ``conn`` (a command's transaction, after
+    its writes); None if ``viewer`` does not take part in it (any more)."""
+    ledger = ctx.ledger
+    row = stored_case(ledger, ledger.read_in(conn, "case", case_id)[0])
+    if not rules.visible(row, viewer):
+        return None
+    return case_view(
+        ctx, row, flow, read_events(ledger, conn, case_id), read_rungs(ledger, conn, case_id)
+    )

@@ -16,9 +16,10 @@ from functools import wraps
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from irflow.engine.flow import CLOSED
-from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger
+from irflow.engine.ledger import CaseRecord, Effects, EventRecord, Ledger, Then
 from irflow.engine.registry import FlowRegistry
 from irflow.engine.timeline import GENESIS, Event, dump_payload, event_hash, seal
+from irflow.engine.views import CaseView
 from irflow.errors import Conflict, FlowNotLoaded
 
 RACE_RERUNS = 3
@@ -30,13 +31,14 @@ _R = TypeVar("_R")
 
 
 class Advanced:
-    """The outcome of a command: the case's new state and version, and its event.
+    """The outcome of a command: the case's new state and version, and its event; with
+    ``view`` asked of the command, the case as its actor sees it afterwards.
 
     The ``Event`` is built when first asked for: most callers look only at the state,
     and building it cost 4-8 µs a step of bench/advance.py's run.
     """
 
-    __slots__ = ("_event", "_payload", "_record", "case_id", "state", "version")
+    __slots__ = ("_event", "_payload", "_record", "case_id", "state", "version", "view")
 
     def __init__(
         self,
@@ -45,11 +47,16 @@ class Advanced:
         version: int,
         record: EventRecord,
         payload: dict[str, Any] | None = None,
+        view: CaseView | None = None,
     ) -> None:
         """``payload`` is the record's payload as a dict, when it is at hand."""
         self.case_id = case_id
         self.state = state
         self.version = version
+        self.view = view
+        """The case as the actor sees it after the command, read in the command's own
+        transaction (what a face shows); None unless the command was asked for it, or
+        if the actor no longer takes part in the case (it handed its role over)."""
         self._record = record
         self._payload = payload
         self._event: Event | None = None
@@ -137,11 +144,12 @@ class Recorder:
         from_state: str | None = None,
         note: str | None = None,
         effects: Effects | None = None,
+        then: Then | None = None,
     ) -> EventRecord:
         """Append one event to ``case`` and write it with the case row (as the caller
         changed it; ``from_state`` is the state before, if it moved) and ``effects``, in
-        one transaction under the version check. A ``Conflict`` if the case changed
-        meanwhile: then nothing was written."""
+        one transaction under the version check; ``then`` reads in it before the commit.
+        A ``Conflict`` if the case changed meanwhile: then nothing was written."""
         expected, before = case.version, from_state or case.state
         case.version += 1
         event = self.event(case.id, case.last_seq + 1, case.last_hash, at, actor, action, step,
@@ -150,7 +158,7 @@ class Recorder:
         closed_at = at if case.state == CLOSED and before != CLOSED else None
         if not self.ledger.apply(
             conn, case, expected_version=expected, closed_at=closed_at, event=event,
-            effects=effects,
+            effects=effects, then=then,
         ):  # fmt: skip
             raise lost_race(case.id, expected)
         return event

@@ -14,7 +14,8 @@ organisation, or the explicit ``SYSTEM`` viewer (the daemon's sweeps and outbox,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, final
 
 from irflow.engine import chain as chain_rules
 from irflow.engine.directory import Directory, Organisation
@@ -54,6 +55,13 @@ def participants(case: CaseRecord) -> dict[str, str]:
     pairs the tiers with the case row's three columns."""
     held = (case.reporter_id, case.coordinator_id, case.operator_id)
     return dict(zip(TIERS, held, strict=True))
+
+
+def held_by(tiers: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """The case row's reporter_id, coordinator_id and operator_id from the organisation
+    of each tier, as a case's ``opened`` event names them (``participants`` undone)."""
+    reporter, coordinator, operator = (tiers[tier] for tier in TIERS)
+    return reporter, coordinator, operator
 
 
 def participant_ids(case: CaseRecord) -> list[str]:

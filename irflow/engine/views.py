@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from irflow.engine.directory import Organisation
+from irflow.engine.directory import Organisation, Tier
 from irflow.engine.timeline import Event
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StepView:
     id: str
-    tier: str
+    tier: Tier
     title: str
     phase: str
     status: str

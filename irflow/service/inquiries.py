@@ -56,9 +56,10 @@ def ask(body: schemas.InquiryAsk, me: Writer, engine: EngineDep) -> JSONResponse
     """Ask a question: it goes to the reception tier of the caller's organisation."""
     done = engine.open_case(
         reporter=me.org_id, title=body.title, kinds=[FLOW], note=body.body,
-        confirmed=["faq_checked"] if body.faq_checked else [],
+        confirmed=["faq_checked"] if body.faq_checked else [], view=True,
     )  # fmt: skip
-    return _answer(engine, _inquiry(engine, done.case_id, me.org_id), status=201)
+    assert done.view is not None
+    return _answer(engine, done.view, status=201)
 
 
 @router.get("", responses={200: {"model": schemas.InquiryPage}, **READ})
@@ -97,9 +98,10 @@ def act(
     if body.body is not None and body.note is not None:
         raise InvalidInput("give the text as body or as note, not both")
     _inquiry(engine, case_id, me.org_id)
-    engine.advance(
+    done = engine.advance(
         case_id, action.replace("-", "_"), actor=me.org_id,
         note=body.body if body.body is not None else body.note,
-        expect_version=expected_version(if_match), of="states",
+        expect_version=expected_version(if_match), of="states", view=True,
     )  # fmt: skip
-    return _answer(engine, _inquiry(engine, case_id, me.org_id))
+    assert done.view is not None
+    return _answer(engine, done.view)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from irflow.engine import chain as chain_rules
+from irflow.engine import tiers
 from irflow.engine.directory import COORDINATOR_TYPES, Organisation, OrgType
 from irflow.engine.facade import Engine
 from irflow.engine.flow import Flow
@@ -50,6 +51,11 @@ class Shared:
     tmpdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
 
+def _types(*names: str) -> set[OrgType]:
+    """The organisation types of these names (tiers.yaml's)."""
+    return {OrgType(name) for name in names}
+
+
 def reception_of(flow: Flow, org_id: str, orgs: Mapping[str, Organisation]) -> str | None:
     """Whom ``org_id`` asks first (and escalates to) in a chain flow, by the engine's
     rule; None if nobody, if there is no such organisation, or if the flow has no chain."""
@@ -76,14 +82,14 @@ def shared_lists(
 
     reporters = [
         o.id
-        for o in pick({OrgType.MUNICIPALITY, OrgType.PREFECTURE}, 8)
+        for o in pick(_types("municipality", "prefecture"), 8)
         if engine.default_coordinator(o) is not None
     ]
-    others = pick({OrgType.NATIONAL_AGENCY, OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY}, 4)
-    cannot = pick({OrgType.OPERATOR, OrgType.OVERSIGHT}, 2)
+    others = pick(_types("national_agency", "ministry", "aggregation_agency"), 4)
+    cannot = pick({t for t, spec in tiers.TYPES.items() if not spec.reports}, 2)
     coordinators = [o.id for o in orgs if o.type in COORDINATOR_TYPES]
-    assignable = [o.id for o in pick({OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY}, 6)]
-    wrong = [o.id for o in pick({OrgType.MUNICIPALITY, OrgType.PREFECTURE, OrgType.JLIS}, 3)]
+    assignable = [o.id for o in pick(set(tiers.ASSIGNABLE), 6)]
+    wrong = [o.id for o in pick(_types("municipality", "prefecture", "jlis"), 3)]
     outsiders = [o.id for o in pick(set(OrgType), 6)]
     # A ministry may report too (it is an information querier); it then needs a
     # coordinator named, and must never be reassigned as its own coordinator.
@@ -95,8 +101,8 @@ def shared_lists(
         askers, cannot_ask = chain_askers(flow, directory, pick)
     else:
         askers, cannot_ask = reporters, unusual_reporters
-    tiers = (o.id for o in orgs if o.type in (OrgType.JLIS, OrgType.OPERATOR))
-    everyone = sorted({*askers, *outsiders, *tiers, *cannot_ask} - {UNKNOWN_ORG})
+    receivers = (o.id for o in orgs if o.type in _types("jlis", "operator"))
+    everyone = sorted({*askers, *outsiders, *receivers, *cannot_ask} - {UNKNOWN_ORG})
     return Shared(
         engine=engine,
         clock=clock,

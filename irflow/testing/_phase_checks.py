@@ -24,7 +24,7 @@ def check_phase_case(flow: Flow, view: CaseView) -> None:
     case_id = view.id
     # Who was the participant of each tier when each step was done?
     opened = view.timeline[0].payload
-    participants = {t: str(opened[t]) for t in TIERS}
+    participants: dict[str, str] = {t: str(opened[t]) for t in TIERS}
     done_by: dict[str, str | None] = {}
     last_index = 0
     for event in view.timeline[1:]:

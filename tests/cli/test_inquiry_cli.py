@@ -265,3 +265,26 @@ def test_an_inquiry_action_on_an_incident_names_case_advance_and_writes_nothing(
     missing = irflow("inquiry", "answer", "9", "--as", "pref-yamaguchi", "--note", ANSWER)
     assert outsider.code == missing.code == 3
     assert outsider.err == missing.err.replace("9", "1")
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_each_inquiry_command_prints_without_reading_the_inquiry_again(
+    irflow: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    """ask and an action print from their command's own result (``Engine.case`` is never
+    called); the JSON is what ``inquiry show --json`` prints."""
+    from tests.cli.test_case import no_case_read
+
+    assert irflow("init").code == 0
+    shape = ["--json"] if as_json else []
+    with no_case_read(monkeypatch):
+        ask = irflow("inquiry", "ask", "--as", "三条市", "--title", "副本登録の手順", "--body",
+                     QUESTION, "--faq-checked", "--at", "2026-11-30T10:00", *shape)  # fmt: skip
+        up = irflow("inquiry", "escalate", "1", "--as", "pref-niigata", "--at",
+                    "2026-11-30T11:00", *shape)  # fmt: skip
+    assert (ask.code, up.code) == (0, 0), ask.err + up.err
+    if as_json:
+        assert up.out == irflow("inquiry", "show", "1", "--as", "pref-niigata", "--json").out
+    else:
+        assert ask.out.startswith("inquiry 1: ")
+        assert "now with 地方公共団体情報システム機構 (jlis)" in up.out

@@ -22,7 +22,7 @@ from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM
 from irflow.engine.timeline import AUDIT_KEY_ENV, event_hash
 from irflow.testing import MovableClock
-from tests.engine.test_core import DETECT, NIIGATA, OPERATOR, SANJO, do, open_sanjo
+from tests.engine.cases import DETECT, NIIGATA, OPERATOR, SANJO, WHOLE_CASE, _sql, do, open_sanjo
 
 JLIS = "jlis"
 KEY = "a-secret-kept-outside-the-database"
@@ -314,3 +314,52 @@ def test_a_case_row_deleted_with_its_events_left_is_named(engine: Engine) -> Non
     assert report[kept].ok
     assert not report[gone].ok
     assert "the case row is gone; 1 of its events remain" in (report[gone].problem or "")
+
+
+def test_tampered_event_is_named_by_verify(engine: Engine) -> None:
+    """Changing an event's note behind the engine's back breaks the chain at that event."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, *DETECT)
+    other = open_sanjo(engine)
+    assert all(r.ok for r in engine.verify(viewer=SYSTEM))
+    _sql(
+        engine,
+        "UPDATE timeline_event SET note = 'nothing happened' WHERE case_id = :c AND seq = 3",
+        c=case_id,
+    )
+    report = {r.case_id: r for r in engine.verify(viewer=SYSTEM)}
+    assert not report[case_id].ok
+    assert report[case_id].bad_seq == 3
+    assert "does not match its hash" in (report[case_id].problem or "")
+    assert report[other].ok
+
+
+def test_deleting_the_last_event_is_detected(engine: Engine) -> None:
+    """Removing the newest event is caught by the case row's record of its last event."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly", "report_status")
+    _sql(engine, "DELETE FROM timeline_event WHERE case_id = :c AND seq = 3", c=case_id)
+    (report,) = engine.verify(case_id, viewer=SYSTEM)
+    assert not report.ok
+    assert report.bad_seq == 3
+    assert "removed" in (report.problem or "")
+
+
+def test_deleting_an_event_in_the_middle_is_detected(engine: Engine) -> None:
+    """A gap in the sequence is named as the missing event."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly", "report_status")
+    _sql(engine, "DELETE FROM timeline_event WHERE case_id = :c AND seq = 2", c=case_id)
+    (report,) = engine.verify(case_id, viewer=SYSTEM)
+    assert not report.ok
+    assert report.bad_seq == 3
+    assert "event 2 is missing" in (report.problem or "")
+
+
+def test_replay_equals_the_stored_state_at_every_step(engine: Engine) -> None:
+    """Replaying the timeline through the flow's machine gives the case's state after each step."""
+    case_id = open_sanjo(engine, "security_incident")
+    for step in ["detect_anomaly", "report_to_nisc", *WHOLE_CASE[1:]]:
+        do(engine, case_id, step)
+        assert engine.replay(case_id, viewer=SYSTEM) == engine.case(case_id, viewer=SYSTEM).state
+    assert engine.replay(case_id, viewer=SYSTEM) == "closed"

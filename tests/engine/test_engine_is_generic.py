@@ -5,8 +5,8 @@ docstrings (module, class, function and attribute docstrings: any statement that
 bare string) and comments are skipped, because they may mention the domain. A string
 offends when it holds Japanese text, a phone number, a site category number ("06."),
 or when it is a tier name, an organisation type or an organisation id of the bundled
-directory (read from ``irflow/flows/organisations.csv``, so a new organisation is
-checked too).
+directory (read from ``irflow/flows/organisations.csv`` and ``tiers.yaml``, so a new
+organisation, type or tier is checked too).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import tokenize
 from functools import cache
 from pathlib import Path
 
-import pytest
+import yaml
 
 ENGINE = Path(__file__).resolve().parents[2] / "irflow" / "engine"
 DIRECTORY = ENGINE.parent / "flows" / "organisations.csv"
+TIERS_FILE = ENGINE.parent / "flows" / "tiers.yaml"
 
 JAPANESE = re.compile(
     "["
@@ -38,29 +39,20 @@ PHONE = re.compile(r"(?<!\d)\d{2,4}-\d{2,4}-\d{3,4}(?!\d)")
 SITE_CATEGORY = re.compile(r"(?<![\w.])\d{2}\.(?!\d)")
 TIERS = frozenset({"reporter", "coordinator", "operator"})
 
-# Modules whose domain literals are still being moved to data (issue 10); each is
-# checked by the xfail scan below until it is clean, then removed from this set.
-STILL_BEING_MOVED = frozenset(
-    {
-        "audit.py",
-        "chain.py",
-        "commands/opening.py",
-        "commands/steps.py",
-        "directory.py",
-        "effects.py",
-        "escalation.py",
-        "flow/schema.py",
-        "outbox.py",
-    }
-)
-
 
 @cache
 def _directory() -> tuple[frozenset[str], frozenset[str]]:
-    """The ids and the organisation types of the bundled directory."""
+    """The ids and the organisation types of the bundled directory (and of tiers.yaml)."""
     with DIRECTORY.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return frozenset(r["id"] for r in rows), frozenset(r["type"] for r in rows)
+    declared = yaml.safe_load(TIERS_FILE.read_text("utf-8"))["types"]
+    return frozenset(r["id"] for r in rows), frozenset(r["type"] for r in rows) | set(declared)
+
+
+@cache
+def _tiers() -> frozenset[str]:
+    """The tier names: the seed's three, and every tier tiers.yaml declares."""
+    return TIERS | set(yaml.safe_load(TIERS_FILE.read_text("utf-8"))["tiers"])
 
 
 def _docstring_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -93,7 +85,7 @@ def _problem(text: str, ids: frozenset[str], types: frozenset[str]) -> str | Non
         return "a phone number"
     if SITE_CATEGORY.search(text):
         return "a site category number"
-    if text in TIERS:
+    if text in _tiers():
         return "a tier name"
     if text in types:
         return "an organisation type"
@@ -136,25 +128,10 @@ def _report(paths: list[Path]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.xfail(reason="the engine's rooms are being moved to data (issue 10)", strict=False)
 def test_no_module_of_the_engine_spells_the_domain() -> None:
     """No string of irflow/engine outside docstrings holds a phrase, number, organisation, tier."""
     report = _report(_modules())
     assert not report, "the engine spells the domain; move these to data or templates:\n" + report
-
-
-def test_modules_already_moved_to_data_stay_generic() -> None:
-    """The modules whose literals have moved to data spell none again."""
-    moved = [p for p in _modules() if p.relative_to(ENGINE).as_posix() not in STILL_BEING_MOVED]
-    report = _report(moved)
-    assert not report, "these modules spell the domain again; use data or templates:\n" + report
-
-
-def test_the_modules_still_being_moved_still_need_it() -> None:
-    """Each module left to move exists and still spells the domain (else it leaves the set)."""
-    gone = [n for n in sorted(STILL_BEING_MOVED) if not (ENGINE / n).exists()]
-    done = [n for n in sorted(STILL_BEING_MOVED) if n not in gone and not offences(ENGINE / n)]
-    assert (gone, done) == ([], []), f"remove {', '.join(gone + done)} from STILL_BEING_MOVED"
 
 
 def test_the_scan_finds_each_kind_of_literal(tmp_path: Path) -> None:

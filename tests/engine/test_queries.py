@@ -25,6 +25,7 @@ from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM, Viewer
 from irflow.engine.tables import CaseRow, DeadlineRow
 from irflow.errors import InvalidInput
+from tests.engine.cases import INCIDENT, open_sanjo
 
 T0 = datetime(2026, 4, 1, 10, 0, tzinfo=JST)
 SANJO, NIIGATA, JLIS, OPERATOR = "sanjo", "pref-niigata", "jlis", "mic-mynumber"
@@ -276,3 +277,15 @@ def test_a_page_is_at_most_the_limit_and_starts_after(seeded: Engine) -> None:
     assert [c.id for c in seeded.cases(viewer=SANJO, limit=2)] == ids[:2]
     assert [c.id for c in seeded.cases(viewer=SANJO, limit=2, after=2)] == ids[2:]
     assert seeded.cases(viewer=SANJO, after=FIRST_ID + 1) == []
+
+
+def test_step_views_list_every_step_with_its_status(engine: Engine) -> None:
+    """A new case lists every step of its flow: the first one open, the rest waiting."""
+    view = engine.case(open_sanjo(engine), viewer=SYSTEM)
+    statuses = {s.id: s.status for s in view.steps}
+    assert statuses["detect_anomaly"] == "open"
+    assert set(statuses.values()) == {"open", "waiting"}
+    assert "report_to_nisc" not in statuses  # only a security incident has it
+    assert statuses.keys() == {
+        s for s in INCIDENT.steps if s not in ("report_to_nisc", "report_to_ppc")
+    }

@@ -12,6 +12,8 @@ from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM
 from irflow.errors import IrflowError, NotAllowed, NotFound
 from tests.conftest import START
+from tests.engine.cases import do, open_sanjo
+from tests.engine.cases import footprint as case_footprint
 
 SANJO, NIIGATA, OPERATOR, JLIS = "sanjo", "pref-niigata", "mic-mynumber", "jlis"
 #: Organisations outside every case opened here, one of each tier that could be in one.
@@ -157,3 +159,30 @@ def test_a_viewer_that_is_no_organisation_is_refused_alike_for_every_case(engine
     missing = refusal(lambda: engine.case(NEVER_USED, viewer="サンプル架空機関"))
     assert isinstance(hidden, NotFound)
     assert str(hidden) == str(missing)
+
+
+def test_step_of_another_tier_is_refused_naming_who_may_do_it(engine: Engine) -> None:
+    """A participant doing another tier's step gets NotAllowed naming the tier and its holder."""
+    case_id = open_sanjo(engine)
+    do(engine, case_id, "detect_anomaly", "report_status")
+    with pytest.raises(NotAllowed) as refused:
+        engine.advance(case_id, "coordinator_report_status", actor=SANJO)
+    message = str(refused.value)
+    assert "'coordinator'" in message
+    assert "新潟県 may do it" in message
+    assert "三条市 is the reporter" in message
+
+
+def test_outsider_is_refused(engine: Engine) -> None:
+    """An organisation that is not a participant of the case may do nothing on it, and
+    is told what a case number never used tells (the gate: it learns nothing)."""
+    case_id = open_sanjo(engine)
+    before = case_footprint(engine, case_id)
+    with pytest.raises(NotFound) as missing:
+        engine.advance(999, "detect_anomaly", actor="yamanashi-city")
+    with pytest.raises(NotFound) as hidden:
+        engine.advance(case_id, "detect_anomaly", actor="yamanashi-city")
+    assert str(hidden.value) == str(missing.value).replace("999", str(case_id))
+    with pytest.raises(NotFound):
+        engine.advance(case_id, "no_such_step", actor="jlis")
+    assert case_footprint(engine, case_id) == before

@@ -12,7 +12,7 @@ from typing import Any
 
 from irflow.engine import chain as chain_rules
 from irflow.engine.columns import split
-from irflow.engine.commands.base import CommandRoom
+from irflow.engine.commands.base import CommandRoom, Shown
 from irflow.engine.commands.checks import check_moment, check_version
 from irflow.engine.context import Context
 from irflow.engine.directory import Organisation
@@ -42,9 +42,10 @@ class StateCommands(CommandRoom):
         expect_version: int | None,
         declare: Sequence[str] = (),
         dated: bool = True,
+        view: bool = False,
     ) -> Advanced:
         """Do action ``name`` on ``case`` (read in ``conn``'s transaction) as ``org``,
-        a participant holding the roles ``held``."""
+        a participant holding the roles ``held`` (``view``: see ``PhaseCommands.advance``)."""
         ctx = self.ctx
         if declare:
             raise InvalidInput(
@@ -120,12 +121,15 @@ class StateCommands(CommandRoom):
             effects.outbox = chain_notices(
                 ctx, flow, case, events, action=action, actor=org.id, at=at, note=note
             )
+        shown = Shown(ctx, flow, org) if view else None
         event = self.recorder.append(
             conn, case, at=at, actor=org.id, action="action_taken", step=name,
-            from_state=before, note=note, payload=payload, effects=effects,
+            from_state=before, note=note, payload=payload, effects=effects, then=shown,
         )  # fmt: skip
         self.log.info("action.taken", case_id=case.id, actor=org.id, action=name, state=case.state)
-        return Advanced(case.id, case.state, case.version, event, payload)
+        return Advanced(
+            case.id, case.state, case.version, event, payload, view=shown.view if shown else None
+        )
 
     def actions_for(self, view: CaseView, actor: str) -> list[str]:
         """The actions of a chain flow ``actor`` may do on the case ``view`` shows, now:

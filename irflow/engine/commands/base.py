@@ -1,4 +1,5 @@
-"""What every command room shares: the context, the recorder, and the case's reading."""
+"""What every command room shares: the context, the recorder, the case's reading, and
+the view of the case a command returns when asked."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from irflow.engine.context import Context
 from irflow.engine.directory import Organisation
 from irflow.engine.flow import Flow
 from irflow.engine.ledger import CaseRecord
+from irflow.engine.queries import view_in
 from irflow.engine.recorder import Recorder
 from irflow.engine.registry import FlowRegistry
 from irflow.engine.rules import no_case
+from irflow.engine.views import CaseView
 
 
 class CommandRoom:
@@ -50,3 +53,20 @@ class CommandRoom:
             raise no_case(case_id)
         held = rules.roles(case, org)
         return case, self.ctx.registry.loaded(case.flow, case.flow_version), held
+
+
+class Shown:
+    """The case as the acting organisation sees it once the command's writes are done,
+    read in the command's own transaction (the ledger calls it before the commit), so
+    that a face need not read the case again to show it."""
+
+    __slots__ = ("ctx", "flow", "view", "viewer")
+
+    def __init__(self, ctx: Context, flow: Flow, viewer: Organisation) -> None:
+        self.ctx = ctx
+        self.flow = flow
+        self.viewer = viewer.id
+        self.view: CaseView | None = None
+
+    def __call__(self, conn: Any, case_id: int) -> None:
+        self.view = view_in(self.ctx, conn, case_id, self.flow, self.viewer)

@@ -13,11 +13,21 @@ from irflow.engine.columns import split
 from irflow.engine.directory import Directory
 from irflow.engine.flow import CLOSED, CaseFacts, Flow, Step
 from irflow.engine.ledger import CaseRecord
+from irflow.engine.phrases import PhraseBook
 from irflow.errors import Conflict, InvalidInput, NotAllowed, StepNotOpen
 
 SKEW = timedelta(seconds=60)
 """How far behind a case's latest event an undated command may read the clock and
 still be recorded (at that event's moment)."""
+
+
+_WORDING = PhraseBook("commands", {"assignable_coordinators": ()})
+
+
+def assignable_coordinators() -> str:
+    """How a refusal names whom a case's coordinator may be handed to (the types
+    tiers.yaml makes ``assignable``)."""
+    return _WORDING["assignable_coordinators"]
 
 
 def check_moment(case: CaseRecord, moment: datetime, *, dated: bool = True) -> datetime:

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from irflow.engine import chain as chain_rules
+from irflow.engine import rules, tiers
 from irflow.engine.columns import clean_text
 from irflow.engine.commands.actions import chain_notices
-from irflow.engine.commands.base import CommandRoom
-from irflow.engine.commands.checks import check_confirmed
-from irflow.engine.directory import Organisation, OrgType
+from irflow.engine.commands.base import CommandRoom, Shown
+from irflow.engine.commands.checks import assignable_coordinators, check_confirmed
+from irflow.engine.directory import Organisation
 from irflow.engine.effects import deadlines_for, open_steps
 from irflow.engine.flow import CaseFacts, CaseModel
 from irflow.engine.ledger import CaseRecord, Effects, EventRecord
@@ -33,11 +34,13 @@ class Opening(CommandRoom):
         at: datetime | None = None,
         note: str | None = None,
         confirmed: Sequence[str] = (),
+        view: bool = False,
     ) -> Advanced:
         """Open a case for ``reporter``; its first event is ``opened``.
 
         ``note`` is the case's opening text (an inquiry's question); ``confirmed``
-        lists what the opener confirms of what the flow asks (its ``confirm:``)."""
+        lists what the opener confirms of what the flow asks (its ``confirm:``); with
+        ``view``, the result carries the case as the reporter sees it (``Advanced.view``)."""
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the title", title)
@@ -57,7 +60,7 @@ class Opening(CommandRoom):
             chain = chain_rules.start(flow, rep, ctx.directory.organisations())
             coord = ctx.directory.by_id(chain[1])
         else:
-            if rep.type in (OrgType.OPERATOR, OrgType.OVERSIGHT):
+            if not tiers.TYPES[rep.type].reports:
                 raise InvalidInput(
                     f"{rep.name} cannot be a case's reporter; the reporter is the agency where "
                     "the event happened (a municipality, prefecture or national agency)"
@@ -92,9 +95,7 @@ class Opening(CommandRoom):
             "kinds": sorted(case_kinds),
             "flow": flow.name,
             "flow_version": version,
-            "reporter": rep.id,
-            "coordinator": coord.id,
-            "operator": op.id,
+            **rules.participants(record),
         }
         if chain:
             payload["chain"] = chain
@@ -128,10 +129,11 @@ class Opening(CommandRoom):
                 )  # fmt: skip
             return fx
 
+        shown = Shown(ctx, flow, rep) if view else None
         with ctx.ledger.connection() as conn:
-            case_id = ctx.ledger.open(conn, record, moment, first_event, effects)
+            case_id = ctx.ledger.open(conn, record, moment, first_event, effects, then=shown)
         self.log.info("case.opened", case_id=case_id, actor=rep.id, flow=flow.name)
-        return Advanced(case_id, state, 1, written[0])
+        return Advanced(case_id, state, 1, written[0], view=shown.view if shown else None)
 
     def _coordinator_for(self, reporter: Organisation, ref: str | None) -> Organisation:
         """The default coordinator, or the competent ministry or aggregation agency named."""
@@ -145,12 +147,10 @@ class Opening(CommandRoom):
                 )
             return default
         coord = directory.find(ref)
-        allowed = {OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY}
-        if coord.id == reporter.id or (coord != default and coord.type not in allowed):
+        if coord.id == reporter.id or (coord != default and coord.type not in tiers.ASSIGNABLE):
             usual = f"its own coordinator is {default.name}; " if default else ""
             raise InvalidInput(
                 f"{coord.name} cannot coordinate a case of {reporter.name}: {usual}another "
-                "coordinator can only be a competent ministry (所管府省) or an aggregation "
-                "agency (集約機関)"
+                f"coordinator can only be {assignable_coordinators()}"
             )
         return coord

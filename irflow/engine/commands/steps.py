@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from irflow.engine import rules
+from irflow.engine import rules, tiers
 from irflow.engine.columns import StepsDone, clean_text, split
 from irflow.engine.commands.actions import StateCommands
-from irflow.engine.commands.base import CommandRoom
+from irflow.engine.commands.base import CommandRoom, Shown
 from irflow.engine.commands.checks import (
+    assignable_coordinators,
     check_flag_timing,
     check_moment,
     check_open,
@@ -20,20 +21,12 @@ from irflow.engine.commands.checks import (
     declared_flags,
 )
 from irflow.engine.context import Context
-from irflow.engine.directory import OrgType
 from irflow.engine.effects import deadlines_for, escalation_changes
-from irflow.engine.flow import CLOSED, CaseFacts, CaseModel, Flow
+from irflow.engine.flow import CLOSED, CaseFacts, Flow, FlowKind
 from irflow.engine.ledger import Effects
 from irflow.engine.recorder import Advanced, Recorder, rerun_on_race
 from irflow.engine.views import CaseContact
 from irflow.errors import InvalidInput, NotAllowed, NotFound
-
-FlowKind = Literal["phases", "states"]
-"""The two kinds of flow: of phases and steps (the incident), of states and actions
-(the inquiry)."""
-
-Completion = tuple[str, tuple[str, ...], tuple[str, ...]]
-"""What completing a step does: the state settled in, the steps opened and closed."""
 
 
 class PhaseCommands(CommandRoom):
@@ -42,7 +35,6 @@ class PhaseCommands(CommandRoom):
     def __init__(self, ctx: Context, recorder: Recorder, states: StateCommands) -> None:
         super().__init__(ctx, recorder)
         self.states = states
-        self._completions: dict[tuple[Any, ...], Completion] = {}
         self._steps_done = StepsDone()
 
     @rerun_on_race
@@ -57,10 +49,12 @@ class PhaseCommands(CommandRoom):
         expect_version: int | None = None,
         declare: Sequence[str] = (),
         of: FlowKind | None = None,
+        view: bool = False,
     ) -> Advanced:
         """Complete ``step`` of a case as ``actor`` (on a flow of states: do the action
         ``step``); declare ``flags`` on the way. With ``of``, a case whose flow is not of
-        that kind is refused, and nothing written."""
+        that kind is refused, and nothing written; with ``view``, the result carries the
+        case as ``actor`` sees it afterwards (``Advanced.view``)."""
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
@@ -73,6 +67,7 @@ class PhaseCommands(CommandRoom):
                 return self.states.act(
                     conn, case, flow, step, org=org, held=held, note=note, at=moment,
                     expect_version=expect_version, declare=declare, dated=at is not None,
+                    view=view,
                 )  # fmt: skip
             spec = flow.steps.get(step)
             if spec is None:
@@ -94,7 +89,7 @@ class PhaseCommands(CommandRoom):
                 CaseFacts(kinds=facts.kinds, flags=split(case.flags), done=dict(done)),
             )
             done[step] = [org.id, moment.isoformat()]
-            state, opened, closed = self._complete(flow, step, prior, facts)
+            state, opened, closed = ctx.completions.complete(flow, step, prior, facts)
             payload: dict[str, Any] = {}
             new_flags = sorted(flags - prior[1].flags)
             if new_flags:
@@ -111,38 +106,15 @@ class PhaseCommands(CommandRoom):
                     actor=org.id,
                 ),
             )  # fmt: skip
+            shown = Shown(ctx, flow, org) if view else None
             event = self.recorder.append(
                 conn, case, at=moment, actor=org.id, action="step_completed", step=step,
-                from_state=before, note=note, payload=payload, effects=effects,
+                from_state=before, note=note, payload=payload, effects=effects, then=shown,
             )  # fmt: skip
         self.log.info("step.completed", case_id=case_id, actor=org.id, step=step, state=case.state)
-        return Advanced(case_id, case.state, case.version, event, payload)
-
-    def _complete(
-        self, flow: Flow, step: str, prior: tuple[str, CaseFacts], facts: CaseFacts
-    ) -> Completion:
-        """What completing ``step`` (in ``facts.done`` already) does to a case that was
-        ``prior``: the state it settles in, the steps it opened and closed for escalation.
-
-        The machine, ``settle`` and the status comparisons look only at the facts'
-        kinds, flags and which steps are done, never at by whom or when: each outcome
-        is worked out once per flow version (17 µs a step of bench/advance.py's run;
-        0.7 µs remembered).
-        ``facts.done`` is ``prior``'s with ``step`` added, so the key names it once.
-        """
-        state, before = prior
-        done = frozenset(before.done)
-        key = (flow, step, state, before.kinds, before.flags, done, facts.kinds, facts.flags)
-        known = self._completions.get(key)
-        if known is None:
-            model = CaseModel(state, facts)
-            flow.machine.events[f"do_{step}"].trigger(model)
-            flow.settle(model)
-            opened, closed = escalation_changes(flow, step, prior, (model.state, facts))
-            if len(self._completions) >= 4096:  # a bound, far above a flow's usual shapes
-                self._completions.clear()
-            known = self._completions[key] = (model.state, tuple(opened), tuple(closed))
-        return known
+        return Advanced(
+            case_id, case.state, case.version, event, payload, view=shown.view if shown else None
+        )
 
     @rerun_on_race
     def declare(
@@ -154,8 +126,9 @@ class PhaseCommands(CommandRoom):
         note: str | None = None,
         at: datetime | None = None,
         expect_version: int | None = None,
+        view: bool = False,
     ) -> Advanced:
-        """Declare a flag of the flow on a case, outside any step.
+        """Declare a flag of the flow on a case, outside any step (``view``: as ``advance``).
 
         E.g. the reporter finds the event is beyond its own capacity
         (自機関のみで対応可能な事象ではない): the coordinator's investigation becomes
@@ -184,12 +157,15 @@ class PhaseCommands(CommandRoom):
                 clear_steps=closed,
                 deadlines=deadlines_for(flow, case.id, opened, moment, ctx.calendar),
             )
+            shown = Shown(ctx, flow, org) if view else None
             event = self.recorder.append(
                 conn, case, at=moment, actor=org.id, action="flag_declared", note=note,
-                payload={"declared": [flag]}, effects=effects,
+                payload={"declared": [flag]}, effects=effects, then=shown,
             )  # fmt: skip
         self.log.info("flag.declared", case_id=case_id, actor=org.id, flag=flag)
-        return Advanced(case_id, case.state, case.version, event)
+        return Advanced(
+            case_id, case.state, case.version, event, view=shown.view if shown else None
+        )
 
     @rerun_on_race
     def assign_coordinator(
@@ -201,20 +177,22 @@ class PhaseCommands(CommandRoom):
         note: str | None = None,
         at: datetime | None = None,
         expect_version: int | None = None,
+        view: bool = False,
     ) -> Advanced:
-        """Make a competent ministry or aggregation agency the case's coordinator."""
+        """Make a competent ministry or aggregation agency the case's coordinator
+        (``view``: as ``advance``; None if ``actor`` handed its own role over)."""
         ctx = self.ctx
         moment = ctx.now(at)
         clean_text("the note", note)
         org = self.acting(actor)
         with ctx.ledger.connection() as conn:
-            case, _, held = self.load(conn, case_id, org)
+            case, flow, held = self.load(conn, case_id, org)
             if case.chain:
                 raise InvalidInput(
                     f"case {case_id} follows a chain of reception tiers; its receivers change "
                     "by escalation, not by assignment"
                 )
-            if not {"operator", "coordinator"} & set(held):
+            if not tiers.ASSIGNERS & set(held):
                 raise NotAllowed(
                     f"only the operator or the current coordinator of case {case_id} may "
                     f"assign its coordinator; {org.name} is its {'/'.join(held)}"
@@ -222,10 +200,10 @@ class PhaseCommands(CommandRoom):
             moment = check_moment(case, moment, dated=at is not None)
             check_version(case, expect_version)
             new = ctx.directory.find(coordinator)
-            if new.type not in (OrgType.MINISTRY, OrgType.AGGREGATION_AGENCY):
+            if new.type not in tiers.ASSIGNABLE:
                 raise InvalidInput(
                     f"{new.name} is a {new.type.value}; a case's coordinator can be assigned "
-                    "to a competent ministry (所管府省) or an aggregation agency (集約機関)"
+                    f"to {assignable_coordinators()}"
                 )
             if new.id == case.reporter_id:
                 raise InvalidInput(
@@ -238,12 +216,15 @@ class PhaseCommands(CommandRoom):
                 raise InvalidInput(f"{new.name} is the coordinator of case {case_id} already")
             payload = {"from": case.coordinator_id, "to": new.id}
             case.coordinator_id = new.id
+            shown = Shown(ctx, flow, org) if view else None
             event = self.recorder.append(
                 conn, case, at=moment, actor=org.id, action="coordinator_assigned", note=note,
-                payload=payload,
+                payload=payload, then=shown,
             )  # fmt: skip
         self.log.info("coordinator.assigned", case_id=case_id, actor=org.id, to=new.id)
-        return Advanced(case_id, case.state, case.version, event)
+        return Advanced(
+            case_id, case.state, case.version, event, view=shown.view if shown else None
+        )
 
     @rerun_on_race
     def contacts(

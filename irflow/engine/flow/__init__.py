@@ -22,7 +22,7 @@ actions, duties, rungs), ``compiled`` (the ``Flow`` and its machine), ``loading`
 re-exports the names the rest of irflow uses.
 """
 
-from irflow.engine.flow.compiled import Flow
+from irflow.engine.flow.compiled import Flow, FlowKind
 from irflow.engine.flow.drawing import mermaid
 from irflow.engine.flow.facts import CaseFacts, CaseModel
 from irflow.engine.flow.loading import BUNDLED, bundled_flow, load_flow_file, parse_flow
@@ -38,6 +38,7 @@ __all__ = [
     "CaseModel",
     "Duty",
     "Flow",
+    "FlowKind",
     "Step",
     "bundled_flow",
     "load_flow_file",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from irflow.engine.durations import parse_duration
 from irflow.engine.flow.facts import CaseFacts, CaseModel, Guard, compile_guard
@@ -19,6 +19,11 @@ from irflow.engine.flow.schema import CLOSED, FlowSpec, StepSpec, TargetSpec
 from irflow.engine.phrases import PhraseBook
 
 _WORDING = PhraseBook("flow", {"closed": ()})
+
+
+FlowKind = Literal["phases", "states"]
+"""The two kinds of flow: of phases and steps (the incident), of states and actions
+(the inquiry)."""
 
 
 class Flow:

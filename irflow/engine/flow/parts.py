@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from irflow.engine.durations import Duration
 from irflow.engine.flow.facts import Guard
+from irflow.engine.tiers import Tier
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     id: str
-    tier: str
+    tier: Tier
     title: str
     seed_no: int | None
     requires: tuple[str, ...]

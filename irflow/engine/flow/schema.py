@@ -6,13 +6,32 @@ actions (the inquiry); ``checks.py`` then checks the graph the fields make.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from irflow.engine.tiers import CASE_TIERS, OrgType, Tier
 
 CLOSED = "closed"
-TIERS = ("reporter", "coordinator", "operator")
-Tier = Literal["reporter", "coordinator", "operator"]
+TIERS = CASE_TIERS
+"""The tiers a step or a flag may belong to: those a case holds (tiers.yaml)."""
+
+
+def _case_tier(value: Any) -> Any:
+    """A tier a case holds, as a tier's name; anything else is refused as a choice."""
+    if value not in TIERS:
+        choices = ", ".join(repr(str(t)) for t in TIERS[:-1])
+        raise PydanticCustomError(
+            "literal_error",
+            "Input should be {expected}",
+            {"expected": f"{choices} or {str(TIERS[-1])!r}"},
+        )
+    return value
+
+
+CaseTier = Annotated[Tier, BeforeValidator(_case_tier)]
+"""A ``Tier`` that a case holds (not one that takes part in no case)."""
 
 
 class _Strict(BaseModel):
@@ -21,7 +40,7 @@ class _Strict(BaseModel):
 
 class StepSpec(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    tier: Tier
+    tier: CaseTier
     title: str
     seed_no: int | None = Field(default=None, ge=1, le=6)
     """The seed's circled number, ① to ⑥, where the step has one."""
@@ -59,30 +78,17 @@ class RungSpec(_Strict):
 
 class FlagSpec(_Strict):
     title: str
-    declared_by: Tier
-
-
-Reception = Literal["prefecture", "jlis", "operator"]
+    declared_by: CaseTier
 
 
 class ChainSpec(_Strict):
     """A case whose participants form a chain: the opener, then each receiver above."""
 
-    reception: dict[
-        Literal[
-            "municipality",
-            "prefecture",
-            "jlis",
-            "ministry",
-            "national_agency",
-            "aggregation_agency",
-            "oversight",
-        ],
-        Reception,
-    ]
-    """Whom an organisation of each type reaches first, and escalates to: its own
-    prefecture, J-LIS, or the operator. A type not named cannot open such a case, and
-    an organisation whose type is not named is the top of the chain."""
+    reception: dict[OrgType, OrgType]
+    """Whom an organisation of each type reaches first, and escalates to: the
+    organisation of the type named above it (``directory.above``: its own prefecture,
+    J-LIS, the operator). A type not named cannot open such a case, and an organisation
+    whose type is not named is the top of the chain."""
 
 
 class StateSpec(_Strict):

@@ -1,77 +1,28 @@
-"""Forms and mails rendered from templates: the report form, the inquiry form, the mails."""
+"""Forms and mails rendered: the report form, the inquiry form, the mails."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import UTC, datetime
 
 import pytest
-from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 
-from irflow.clock import JST
 from irflow.engine.forms import (
     AnnouncementMailContext,
     EscalationMailContext,
     Format,
-    IncidentReportContext,
     InquiryFormContext,
     InquiryHop,
-    InquiryMailContext,
     ReportMailContext,
-    StepRecord,
-    check_templates,
-    format_jst,
-    inquiry_form_from_json,
     inquiry_mail_from_json,
-    load_environment,
     render_incident_report,
     render_inquiry_form,
     render_mail,
 )
-from irflow.errors import InvalidInput, TemplateFieldError
+from irflow.errors import InvalidInput
 from tests.conftest import inquiry_notice
+from tests.engine.forms.samples import at, report
 
 BLANK_COMPLETION = "（完了報告時に記入）"
-T0 = datetime(2026, 12, 1, 9, 10, tzinfo=JST)
-
-
-def at(minutes: int) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def report(**changes: Any) -> IncidentReportContext:
-    base = IncidentReportContext(
-        case_id=7,
-        title="サンプル市 中間サーバー接続障害",
-        kinds=("system_failure",),
-        reporter="サンプル市",
-        coordinator="サンプル県",
-        operator="サンプル運営主体",
-        occurred_at=at(0),
-        detected_at=at(5),
-        summary="情報照会がタイムアウトする。",
-        impact="サンプル市の情報照会業務",
-        response_status="回線事業者に確認中",
-        contact_person="サンプル市 情報政策課（it@example.invalid）",
-        recovered_at=at(150),
-        steps=(
-            StepRecord(
-                title="異常発生を検知", tier="reporter", done_by="サンプル市", done_at=at(0)
-            ),
-            StepRecord(
-                title="状況確認、報告",
-                tier="reporter",
-                done_by="サンプル市",
-                done_at=at(20),
-                note="電話で一報済み",
-            ),
-        ),
-    )
-    return replace(base, **changes)
 
 
 def inquiry() -> InquiryFormContext:
@@ -91,11 +42,6 @@ def inquiry() -> InquiryFormContext:
         answered_by="サンプル運営主体",
         answered_at=at(300),
     )
-
-
-def overriding_loader(folder: Path) -> ChoiceLoader:
-    """Templates in ``folder`` first, the bundled ones for the rest."""
-    return ChoiceLoader([FileSystemLoader(folder), PackageLoader("irflow", "templates")])
 
 
 @pytest.mark.parametrize("fmt", ["md", "html"])
@@ -135,74 +81,6 @@ def test_completion_part_without_recovery_time_is_refused() -> None:
     """A completion report without the time of recovery is refused before rendering."""
     with pytest.raises(InvalidInput, match="recovered_at"):
         render_incident_report(report(part="completion", recovered_at=None), format="md")
-
-
-def test_html_escapes_script_in_a_note() -> None:
-    """HTML output escapes markup that arrives in data (autoescape on for .html)."""
-    step = StepRecord(
-        title="状況確認、報告",
-        tier="reporter",
-        done_by="サンプル市",
-        done_at=at(20),
-        note="<script>alert('x')</script>",
-    )
-    text = render_incident_report(report(steps=(step,)), format="html")
-    assert "<script>" not in text
-    assert "&lt;script&gt;" in text
-
-
-def test_markdown_keeps_japanese_unescaped() -> None:
-    """Markdown output keeps Japanese text and ampersands as written, without HTML entities."""
-    summary = "「情報照会」＆『副本登録』が失敗 & 再送不可"
-    text = render_incident_report(report(summary=summary), format="md")
-    assert summary in text
-    assert "&amp;" not in text
-    assert "&#" not in text
-
-
-@pytest.mark.parametrize(
-    ("template", "bad_line", "field"),
-    [
-        ("incident_report.md.j2", "{{ summmary }}", "summmary"),
-        # A branch no sample reaches is still checked: top-level names are checked statically.
-        (
-            "incident_report.md.j2",
-            '{% if part == "never" %}{{ recoverd_at }}{% endif %}',
-            "recoverd_at",
-        ),
-        (
-            "incident_report.html.j2",
-            "{% for step in steps %}{{ step.notee }}{% endfor %}",
-            "notee",
-        ),
-        ("mail_inquiry.txt.j2", "{{ recipent }}", "recipent"),
-        # A nested field is checked by rendering the sample contexts.
-        ("mail_inquiry.txt.j2", "{{ form.askr }}", "askr"),
-    ],
-)
-def test_misspelled_field_fails_at_check_time(
-    tmp_path: Path, template: str, bad_line: str, field: str
-) -> None:
-    """A template that refers to a missing field raises when loaded, naming template and field."""
-    (tmp_path / template).write_text(f"# 報告書\n{bad_line}\n", encoding="utf-8")
-    with pytest.raises(TemplateFieldError) as caught:
-        load_environment(overriding_loader(tmp_path))
-    assert caught.value.template == template
-    assert caught.value.field == field
-    assert template in str(caught.value)
-    assert field in str(caught.value)
-
-
-def test_mail_template_without_subject_fails_at_check_time(tmp_path: Path) -> None:
-    """A mail template that does not start with its Subject line is rejected when loaded."""
-    (tmp_path / "mail_report.txt.j2").write_text("{{ title }} の報告\n", encoding="utf-8")
-    with pytest.raises(InvalidInput, match=r"mail_report\.txt\.j2.*Subject"):
-        load_environment(overriding_loader(tmp_path))
-
-
-def test_bundled_templates_pass_the_check() -> None:
-    """Every bundled template renders with the complete sample contexts."""
-    check_templates()
 
 
 def test_report_mail_has_a_japanese_subject() -> None:
@@ -296,30 +174,6 @@ def test_inquiry_form_lists_hops_in_order(fmt: Format) -> None:
     assert text.count("エスカレーション") == 2
 
 
-def test_moments_are_written_in_japan_time() -> None:
-    """A UTC moment is written as the Japan-time wall clock of the forms."""
-    assert format_jst(datetime(2026, 12, 1, 0, 40, tzinfo=UTC)) == "2026年12月1日 09:40"
-
-
-def test_importing_forms_does_not_import_jinja2() -> None:
-    """Importing irflow.engine.forms leaves jinja2 unimported until something is rendered."""
-    code = "import sys, irflow.engine.forms; print('jinja2' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "False"
-
-
-def test_unguarded_optional_field_fails_at_check_time(tmp_path: Path) -> None:
-    """A template that prints an optional field without guarding its None fails when loaded."""
-    (tmp_path / "inquiry_form.md.j2").write_text("回答: {{ answered_by }}\n", encoding="utf-8")
-    with pytest.raises(InvalidInput, match=r"inquiry_form\.md\.j2.*None"):
-        load_environment(overriding_loader(tmp_path))
-
-
-# --------------------------------------------------------------------------- inquiry notices
-
-
 @pytest.mark.parametrize(
     ("action", "sender", "recipient", "tag", "sentence"),
     [
@@ -364,47 +218,3 @@ def test_inquiry_notice_says_what_happened_at_the_hop(
     assert "2026年11月30日 15:00" in mail.body
     shows_answer = action in ("answer", "relay", "close")
     assert ("手順書第3章のとおりです。" in mail.body) is shows_answer
-
-
-def test_inquiry_notice_is_read_back_from_its_stored_json() -> None:
-    """The stored JSON of a notice becomes its context, the form's moments aware and in order."""
-    ctx = inquiry_mail_from_json(inquiry_notice())
-    assert isinstance(ctx, InquiryMailContext)
-    assert ctx.at == datetime(2026, 11, 30, 15, 0, tzinfo=JST)
-    assert ctx.form.asked_at == datetime(2026, 11, 30, 10, 0, tzinfo=JST)
-    assert [(h.receiver, h.escalated_at) for h in ctx.form.hops] == [
-        ("新潟県", datetime(2026, 11, 30, 11, 0, tzinfo=JST)),
-        ("地方公共団体情報システム機構", None),
-    ]
-    form = render_inquiry_form(ctx.form, format="md")
-    assert (
-        "| 1 | 新潟県 | 2026年11月30日 10:00 | エスカレーション（2026年11月30日 11:00） |" in form
-    )
-    assert "| 2 | 地方公共団体情報システム機構 | 2026年11月30日 11:00 | 回答 |" in form
-    assert "> 手順書第3章のとおりです。" in form
-
-
-def test_unanswered_inquiry_form_from_json_leaves_the_answer_blank() -> None:
-    """A form read back before any answer has no answer, and renders the blank for it."""
-    data = inquiry_notice()["form"] | {"answer": None, "answered_by": None, "answered_at": None}
-    form = inquiry_form_from_json(data | {"hops": []})
-    assert (form.answer, form.answered_at, form.hops) == (None, None, ())
-    assert "（回答時に記入）" in render_inquiry_form(form, format="md")
-
-
-@pytest.mark.parametrize(
-    ("change", "named"),
-    [
-        ({"asked_at": "yesterday"}, "asked_at 'yesterday' is not an ISO 8601 moment"),
-        ({"asked_at": None}, "asked_at is missing"),
-        ({"hops": [{"receiver": "新潟県"}]}, "hop 1: received_at is missing"),
-        ({"askr": "三条市"}, "askr"),
-    ],
-    ids=["bad-moment", "no-moment", "hop-without-moment", "unknown-field"],
-)
-def test_broken_inquiry_json_names_the_field(change: dict[str, Any], named: str) -> None:
-    """A stored inquiry form that cannot be read is refused with the field at fault named."""
-    data = inquiry_notice()
-    with pytest.raises(InvalidInput, match="inquiry form 7") as caught:
-        inquiry_mail_from_json(data | {"form": data["form"] | change})
-    assert named in str(caught.value)
