@@ -31,6 +31,7 @@ from irflow.engine.scheduler import Runner, TickReport
 from irflow.engine.timeline import Event
 from irflow.testing import MovableClock
 from tests.conftest import START
+from tests.engine.inquiries import JLIS, ask, assert_replays_and_verifies, jst
 
 INCIDENT = bundled_flow("incident")
 SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
@@ -586,3 +587,129 @@ def test_a_rung_that_cannot_fire_does_not_hold_back_the_others(
     assert [d.fired_at for d in engine.deadlines(first, viewer=SYSTEM)] == [None, None, None]
     monkeypatch.setattr(escalation, "_fire", real_fire)
     assert [(f.case_id, f.rung) for f in engine.sweep()] == [(first, 1)]
+
+
+def sweep_through(engine: Engine, start: datetime, end: datetime) -> list[tuple[datetime, Any]]:
+    """Sweep every 3 hours from ``start`` up to ``end`` (inclusive), and at ``end``."""
+    fired = []
+    moment = start
+    while moment < end:
+        fired += [(moment, f) for f in engine.sweep(moment)]
+        moment += timedelta(hours=3)
+    fired += [(end, f) for f in engine.sweep(end)]
+    return fired
+
+
+def fired_as(
+    fired: list[tuple[datetime, Any]],
+) -> list[tuple[datetime, str, int, str, tuple[str, ...]]]:
+    """(when, duty, rung, action, whom it told) of each fired rung."""
+    return [(m, f.step, f.rung, f.action, f.told) for m, f in fired]
+
+
+def sweep_at(engine: Engine, at: datetime) -> list[tuple[datetime, Any]]:
+    return [(at, f) for f in engine.sweep(at)]
+
+
+def test_unanswered_inquiry_reminds_the_holder_then_tells_its_reception_tier(
+    engine: Engine,
+) -> None:
+    """inquiry.yaml: asking has 2 working days; at the deadline the holder (新潟県) is
+    reminded, one working day later its reception tier (J-LIS) is told. Asked Friday
+    18 September 2026 before a weekend, 敬老の日, 国民の休日 and 秋分の日 (19-23 Sep):
+    the deadline is Friday 25 September 10:00, J-LIS hears on Monday 28 September."""
+    asked = jst(9, 18, 10)
+    case_id = ask(engine, at=asked)
+    deadline, notify = jst(9, 25, 10), jst(9, 28, 10)
+    assert [(d.step, d.rung, d.action, d.opened_at, d.deadline_at, d.due_at)
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
+        ("asking", 1, "remind", asked, deadline, deadline),
+        ("asking", 2, "notify", asked, deadline, notify),
+    ]  # fmt: skip
+    tick = timedelta(microseconds=1)
+    assert sweep_through(engine, asked, deadline - tick) == []  # nothing fires before
+    assert fired_as(sweep_at(engine, deadline)) == [(deadline, "asking", 1, "remind", (NIIGATA,))]
+    assert engine.cases(flow="inquiry", viewer=SANJO)[0].overdue
+    assert engine.cases(flow="inquiry", viewer=JLIS) == []  # not reached yet
+    assert sweep_through(engine, deadline + tick, notify - tick) == []
+    assert fired_as(sweep_at(engine, notify)) == [(notify, "asking", 2, "notify", (JLIS,))]
+    # Telling J-LIS brought the inquiry to it: it joins the chain and may read what it
+    # was told about, while 新潟県 still holds it.
+    view = engine.case(case_id, viewer=JLIS)
+    assert [o.id for o in view.chain] == [SANJO, NIIGATA, JLIS]
+    assert view.holder is not None
+    assert view.holder.id == NIIGATA
+    assert engine.sweep(notify + timedelta(days=30)) == []  # each rung fires once
+    escalated = [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
+    assert [(e.at, e.step, e.actor, e.payload["action"], e.payload["told"]) for e in escalated] == [
+        (deadline, "asking", None, "remind", [NIIGATA]),
+        (notify, "asking", None, "notify", [JLIS]),
+    ]
+    mails = [r for r in engine.outbox() if r.template == "mail_escalation"]
+    assert [json.loads(r.recipients) for r in mails] == [[NIIGATA], [JLIS]]
+    assert engine.replay(case_id, viewer=SYSTEM) == "asking"
+
+
+def test_escalation_moves_the_deadline_to_the_new_holder_and_relays_have_their_own(
+    engine: Engine,
+) -> None:
+    """Once 新潟県 escalates, its own rungs are gone (J-LIS is not told of its lateness)
+    and J-LIS's 2 working days count from the escalation; J-LIS late is reminded, then
+    the operator is told. The answer's relay (relaying) has 1 working day of its own,
+    counted on working days; the asker's answered state has none."""
+    tick = timedelta(microseconds=1)
+    case_id = ask(engine, at=jst(9, 18, 10))
+    assert fired_as(sweep_at(engine, jst(9, 25, 10))) == [
+        (jst(9, 25, 10), "asking", 1, "remind", (NIIGATA,))
+    ]
+    engine.advance(case_id, "escalate", actor=NIIGATA, note="J-LISへ", at=jst(9, 25, 15))
+    assert [(d.step, d.action, d.opened_at, d.deadline_at, d.due_at, d.fired_at)
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
+        ("asking", "remind", jst(9, 25, 15), jst(9, 29, 15), jst(9, 29, 15), None),
+        ("asking", "notify", jst(9, 25, 15), jst(9, 29, 15), jst(9, 30, 15), None),
+    ]  # fmt: skip
+    assert not engine.cases(flow="inquiry", viewer=SANJO)[0].overdue
+    # 新潟県's notify (due Monday 28th 10:00) never fires; J-LIS's rungs do, in turn.
+    assert sweep_through(engine, jst(9, 25, 15), jst(9, 29, 15) - tick) == []
+    assert fired_as(sweep_at(engine, jst(9, 29, 15))) == [
+        (jst(9, 29, 15), "asking", 1, "remind", (JLIS,))
+    ]
+    assert fired_as(sweep_at(engine, jst(9, 30, 15))) == [
+        (jst(9, 30, 15), "asking", 2, "notify", (OPERATOR,))
+    ]
+
+    # J-LIS answers on Friday afternoon: 新潟県 has until Monday to relay it.
+    engine.advance(case_id, "answer", actor=JLIS, note="回答", at=jst(10, 2, 16))
+    assert [(d.step, d.action, d.opened_at, d.deadline_at, d.due_at)
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
+        ("relaying", "remind", jst(10, 2, 16), jst(10, 5, 16), jst(10, 5, 16)),
+        ("relaying", "notify", jst(10, 2, 16), jst(10, 5, 16), jst(10, 6, 16)),
+    ]  # fmt: skip
+    assert sweep_through(engine, jst(10, 2, 16), jst(10, 5, 16) - tick) == []
+    assert fired_as(sweep_through(engine, jst(10, 5, 16), jst(10, 6, 16))) == [
+        (jst(10, 5, 16), "relaying", 1, "remind", (NIIGATA,)),
+        (jst(10, 6, 16), "relaying", 2, "notify", (JLIS,)),
+    ]
+    engine.advance(case_id, "relay", actor=NIIGATA, at=jst(10, 6, 17))
+    assert engine.deadlines(case_id, viewer=SYSTEM) == []
+    assert engine.sweep(jst(12, 1, 10)) == []
+
+    escalated = [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
+    assert [(e.at, e.step, e.payload["action"], e.payload["told"]) for e in escalated] == [
+        (jst(9, 25, 10), "asking", "remind", [NIIGATA]),
+        (jst(9, 29, 15), "asking", "remind", [JLIS]),
+        (jst(9, 30, 15), "asking", "notify", [OPERATOR]),
+        (jst(10, 5, 16), "relaying", "remind", [NIIGATA]),
+        (jst(10, 6, 16), "relaying", "notify", [JLIS]),
+    ]
+    assert_replays_and_verifies(engine, case_id)
+
+
+def test_year_end_closure_holds_the_deadline(engine: Engine) -> None:
+    """irflow's calendar: 29 December to 3 January are closed days. An inquiry asked on
+    Monday 28 December 2026 (the last working day) is due two working days later:
+    Tuesday 5 January 2027."""
+    case_id = ask(engine, at=jst(12, 28, 10))
+    (remind, notify) = engine.deadlines(case_id, viewer=SYSTEM)
+    assert remind.deadline_at == datetime(2027, 1, 5, 10, tzinfo=JST)
+    assert notify.due_at == datetime(2027, 1, 6, 10, tzinfo=JST)
