@@ -1,5 +1,5 @@
-"""Deadlines and their escalation ladders, fired by the sweep and by the Runner, on every
-backend, with the movable clock.
+"""Deadlines and their escalation ladders, fired by the sweep, on every backend, with the
+movable clock (the Runner that sweeps: test_scheduler.py).
 
 The bundled incident flow's ladder: remind the step's owner at the deadline, notify
 its supervisor 30 minutes later (with the contact plan for phoning the owner), mark
@@ -9,14 +9,10 @@ the case overdue 2 hours after the deadline.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,11 +23,10 @@ from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.rules import SYSTEM
-from irflow.engine.scheduler import Runner, TickReport
-from irflow.engine.timeline import Event
 from irflow.testing import MovableClock
 from tests.conftest import START
 from tests.engine.inquiries import JLIS, ask, assert_replays_and_verifies, jst
+from tests.engine.ladders import escalated, open_sanjo, rungs
 
 INCIDENT = bundled_flow("incident")
 SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
@@ -52,30 +47,10 @@ LADDER = [
 TICK = timedelta(microseconds=1)
 
 
-def open_sanjo(engine: Engine, at: datetime | None = None) -> int:
-    return engine.open_case(reporter=SANJO, title="住基ネット照会の異常", at=at).case_id
-
-
 def do(engine: Engine, case_id: int, *steps: str) -> None:
     """Complete ``steps`` in order, each by the participant of its tier in 三条市's case."""
     for step in steps:
         engine.advance(case_id, step, actor=ACTORS[INCIDENT.steps[step].tier])
-
-
-def escalated(engine: Engine, case_id: int) -> list[Event]:
-    return [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
-
-
-def rungs(engine: Engine, case_id: int) -> list[tuple[str | None, int, str]]:
-    """The escalated events of a case as (step, rung, action), in timeline order."""
-    return [(e.step, e.payload["rung"], e.payload["action"]) for e in escalated(engine, case_id)]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    limit = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < limit, "timed out waiting"
-        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- the ladder
@@ -421,105 +396,7 @@ def test_later_rungs_wait_for_an_earlier_rung_another_sweeper_is_firing(
 # --------------------------------------------------------------------------- the Runner
 
 
-def test_restart_fires_the_rungs_missed_while_stopped_once_in_order(
-    engine: Engine, clock: MovableClock
-) -> None:
-    """A restarted Runner fires the two rungs that fell due while it was stopped, on one tick."""
-    case_id = open_sanjo(engine)
-    reports: list[TickReport] = []
-    runner = Runner(engine, sweep_every=3600, on_tick=reports.append)
-    runner.start()
-    wait_for(lambda: runner.ticks >= 1)
-    time.sleep(0.3)  # nothing is due: the runner waits for the deadline, it does not spin
-    runner.stop()
-    assert runner.ticks == 1
-    assert [r.fired for r in reports] == [0]
-    assert rungs(engine, case_id) == []
-
-    clock.set(START + timedelta(minutes=65))  # past remind (10:30) and notify (11:00)
-    runner.start()
-    wait_for(lambda: runner.ticks >= 2)
-    runner.stop()
-    assert [r.fired for r in reports] == [0, 2]
-    assert reports[1].errors == []
-    assert rungs(engine, case_id) == [
-        ("detect_anomaly", 1, "remind"),
-        ("detect_anomaly", 2, "notify"),
-    ]
-    assert [e.at for e in escalated(engine, case_id)] == [clock.now(), clock.now()]
-    assert runner.tick().fired == 0  # a second look at the same moment fires nothing
-    assert len(escalated(engine, case_id)) == 2
-    clock.set(START + timedelta(hours=2, minutes=30))
-    assert runner.tick().fired == 1
-    assert rungs(engine, case_id)[-1] == ("detect_anomaly", 3, "mark_overdue")
-
-
-def test_runner_stop_during_a_tick_waits_for_it_and_returns(
-    engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Stopping the Runner while a tick is under way lets the tick finish and then returns."""
-    open_sanjo(engine)
-    in_sweep, release = threading.Event(), threading.Event()
-    sweep = engine.sweep
-
-    def slow_sweep(*args: Any, **kwargs: Any) -> Any:
-        in_sweep.set()
-        release.wait(10)
-        return sweep(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "sweep", slow_sweep)
-    runner = Runner(engine, sweep_every=3600)
-    runner.start()
-    assert in_sweep.wait(10)
-    stopper = threading.Thread(target=runner.stop, daemon=True)
-    stopper.start()
-    time.sleep(0.2)  # stop() is now waiting for the tick
-    release.set()
-    stopper.join(10)
-    assert not stopper.is_alive(), "Runner.stop() hung"
-    assert runner.ticks == 1
-
-
 # --------------------------------------------------------------------------- irflow sweep
-
-
-def _irflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the `irflow` command in a child process on a SQLite file in ``tmp_path``."""
-    env = {k: v for k, v in os.environ.items() if k != "IRFLOW_NOTIFIERS"}
-    env["IRFLOW_DB"] = f"sqlite:///{tmp_path / 'cron.db'}"
-    return subprocess.run(
-        [sys.executable, "-c", "from irflow.cli.main import main; main()", *args],
-        cwd=tmp_path,  # no irflow.toml here: the site is the only channel
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-
-
-def test_cli_sweep_twice_at_the_same_moment_fires_nothing_the_second_time(
-    tmp_path: Path,
-) -> None:
-    """`irflow sweep --at T` run twice: the second run fires nothing and sends nothing."""
-    _irflow(tmp_path, "init")
-    _irflow(tmp_path, "case", "open", "--reporter", "三条市", "--title", "照会の異常",
-            "--at", "2026-04-01T10:00")  # fmt: skip
-    _irflow(tmp_path, "case", "advance", "1", "detect_anomaly", "--as", "三条市",
-            "--at", "2026-04-01T10:10")  # fmt: skip
-    # report_status opened at 10:10, 1h: remind 11:10 and notify 11:40 are due by 12:00.
-    first = json.loads(_irflow(tmp_path, "sweep", "--at", "2026-04-01T12:00", "--json").stdout)
-    assert [(f["case"], f["step"], f["rung"], f["action"], f["told"]) for f in first["fired"]] == [
-        (1, "report_status", 1, "remind", [SANJO]),
-        (1, "report_status", 2, "notify", [NIIGATA]),
-    ]
-    assert sorted(first["sent"]) == ["c1.e3.n0.site", "c1.e4.n0.site"]
-    second = json.loads(_irflow(tmp_path, "sweep", "--at", "2026-04-01T12:00", "--json").stdout)
-    assert second == {"fired": [], "sent": [], "failed": [], "dead": []}
-    with Engine(f"sqlite:///{tmp_path / 'cron.db'}") as engine:
-        assert rungs(engine, 1) == [("report_status", 1, "remind"), ("report_status", 2, "notify")]
-        assert [e.actor for e in escalated(engine, 1)] == [None, None]
-        assert engine.verify(1, viewer=SYSTEM)[0].ok
 
 
 def test_a_late_flag_moves_the_deadlines_with_the_steps(engine: Engine) -> None:
