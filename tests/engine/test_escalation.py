@@ -23,10 +23,12 @@ from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.rules import SYSTEM
+from irflow.notifiers.memory import MemoryNotifier
 from irflow.testing import MovableClock
 from tests.conftest import START
 from tests.engine.inquiries import JLIS, ask, assert_replays_and_verifies, jst
 from tests.engine.ladders import escalated, open_sanjo, rungs
+from tests.engine.notices import crash_after_effects, open_case
 
 INCIDENT = bundled_flow("incident")
 SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
@@ -590,3 +592,39 @@ def test_year_end_closure_holds_the_deadline(engine: Engine) -> None:
     (remind, notify) = engine.deadlines(case_id, viewer=SYSTEM)
     assert remind.deadline_at == datetime(2027, 1, 5, 10, tzinfo=JST)
     assert notify.due_at == datetime(2027, 1, 6, 10, tzinfo=JST)
+
+
+def test_rolled_back_rung_is_not_fired_and_the_next_sweep_fires_it_once(
+    notified: Engine, memory: MemoryNotifier, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep failing before its commit fires and queues nothing; the next sweep fires it once."""
+    case_id = open_case(notified)
+    clock.set(START + timedelta(minutes=30))
+    crash_after_effects(monkeypatch)
+    assert notified.sweep() == []  # the crash is logged; the sweep goes on, firing nothing
+    assert [d.fired_at for d in notified.deadlines(case_id, viewer=SYSTEM)] == [None, None, None]
+    assert notified.outbox() == []
+    assert [e.action for e in notified.timeline(case_id, viewer=SYSTEM)] == ["opened"]
+    assert notified.drain().sent == []
+
+    assert [f.action for f in notified.sweep()] == ["remind"]
+    assert notified.sweep() == []
+    notified.drain()
+    assert [m.kind for m in memory.sent] == ["escalation"]
+
+
+def test_a_sweep_told_to_stop_fires_no_further_rung(engine: Engine, clock: MovableClock) -> None:
+    """A sweep told to stop fires nothing more; the rungs left fire at the next sweep."""
+    for _ in range(4):
+        open_case(engine)
+    clock.advance(timedelta(hours=3))  # every case's first rungs are due
+    calls: list[int] = []
+
+    def after_one() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    assert len(engine.sweep(stopping=after_one)) == 1
+    rest = engine.sweep()
+    assert len(rest) >= 3
+    assert engine.sweep() == []

@@ -25,7 +25,10 @@ from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM, Viewer
 from irflow.engine.tables import CaseRow, DeadlineRow
 from irflow.errors import InvalidInput
+from irflow.testing import MovableClock
+from tests.conftest import START
 from tests.engine.cases import INCIDENT, open_sanjo
+from tests.engine.notices import ABNORMAL, reported
 
 T0 = datetime(2026, 4, 1, 10, 0, tzinfo=JST)
 SANJO, NIIGATA, JLIS, OPERATOR = "sanjo", "pref-niigata", "jlis", "mic-mynumber"
@@ -289,3 +292,26 @@ def test_step_views_list_every_step_with_its_status(engine: Engine) -> None:
     assert statuses.keys() == {
         s for s in INCIDENT.steps if s not in ("report_to_nisc", "report_to_ppc")
     }
+
+
+def test_site_posts_are_read_only_by_the_poster_and_the_named(
+    notified: Engine, clock: MovableClock
+) -> None:
+    """A 06 post is visible to its poster and the agencies it names; an outsider sees none."""
+    case_id = reported(notified)
+    clock.set(START + timedelta(hours=3))  # coordinator_report_status (due 11:00) escalates
+    fired = notified.sweep()
+    assert [(f.step, f.action) for f in fired] == [
+        ("coordinator_report_status", "remind"),
+        ("coordinator_report_status", "notify"),
+        ("coordinator_report_status", "mark_overdue"),
+    ]
+    notified.drain()
+    report = f"c{case_id}.e3.n0.site"
+    remind, notify = f"c{case_id}.e4.n0.site", f"c{case_id}.e5.n0.site"
+    assert [p.id for p in notified.posts(SANJO)] == [report]  # its poster
+    assert [p.id for p in notified.posts(NIIGATA)] == [report, remind]  # named; reminded
+    assert [p.id for p in notified.posts(OPERATOR)] == [notify]  # told the coordinator is late
+    assert notified.posts("kanazawa") == []
+    assert notified.posts("pref-ishikawa") == []
+    assert {p.category for p in notified.posts(NIIGATA)} == {ABNORMAL}
