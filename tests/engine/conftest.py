@@ -1,4 +1,5 @@
-"""Fixtures of the engine's tests: an engine that notifies through a memory notifier."""
+"""Fixtures of the engine's tests: an engine that notifies through a memory notifier, one
+whose database holds a case of each bundled flow."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from irflow.engine.facade import Engine
 from irflow.notifiers.memory import MemoryNotifier
 from irflow.testing import MovableClock
 from tests.engine.notices import url_of
+from tests.engine.rows import SANJO, T0
 
 
 @pytest.fixture
@@ -25,3 +27,13 @@ def notified(engine: Engine, clock: MovableClock, memory: MemoryNotifier) -> Ite
         yield eng
     finally:
         eng.close()
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> Engine:
+    """An engine whose database holds a case of each bundled flow (so both are stored)."""
+    engine.open_case(reporter=SANJO, title="障害", at=T0)
+    engine.open_case(
+        reporter=SANJO, title="問合せ", kinds=["inquiry"], confirmed=["faq_checked"], at=T0
+    )
+    return engine

@@ -7,15 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlmodel import Session, col
 
+from irflow.engine import rules
 from irflow.engine.facade import Engine
-from irflow.engine.rules import SYSTEM
+from irflow.engine.rules import SYSTEM, Viewer
+from irflow.engine.tables import CaseRow
 from irflow.errors import IrflowError, NotAllowed, NotFound
 from tests.conftest import START
 from tests.engine.cases import do, open_sanjo
 from tests.engine.cases import footprint as case_footprint
 from tests.engine.inquiries import CHIKYOREN, ISHIKAWA, KANAZAWA, T0, ask, hour, not_found_message
 from tests.engine.inquiries import footprint as inquiry_footprint
+from tests.engine.rows import EXAMPLES, POOL, Spec, specs, write
 
 SANJO, NIIGATA, OPERATOR, JLIS = "sanjo", "pref-niigata", "mic-mynumber", "jlis"
 #: Organisations outside every case opened here, one of each tier that could be in one.
@@ -250,3 +257,28 @@ def test_incident_cases_are_visible_to_their_participants_only(engine: Engine) -
     assert engine.cases(viewer=ISHIKAWA) == []
     assert [c.id for c in engine.cases(viewer=NIIGATA)] == [incident, inquiry]
     assert [c.id for c in engine.cases(flow="incident", viewer=SANJO)] == [incident]
+
+
+def test_visibility_in_sql_agrees_with_the_rule(seeded: Engine) -> None:
+    """``rules.visible_where`` selects exactly the rows ``rules.visible`` lets a viewer
+    see (an organisation, or the system), with or without a chain."""
+    flows = seeded.flows()
+    states = {name: sorted(f.states) for name, (f, _v) in flows.items()}
+
+    @EXAMPLES
+    @given(cases=specs(states), viewer=st.just(SYSTEM) | st.sampled_from(POOL))
+    def agree(cases: list[Spec], viewer: Viewer) -> None:
+        write(seeded, cases)
+        with Session(seeded.sa) as session:
+            rows = session.exec(select(CaseRow).order_by(col(CaseRow.id))).scalars().all()  # type: ignore[call-overload]
+            chosen = (
+                session.exec(  # type: ignore[call-overload]
+                    select(CaseRow.id).where(rules.visible_where(viewer)).order_by(col(CaseRow.id))
+                )
+                .scalars()
+                .all()
+            )
+        expected = [r.id for r in rows if rules.visible(r, viewer)]
+        assert chosen == expected
+
+    agree()
