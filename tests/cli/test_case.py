@@ -2,31 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
-from irflow.engine.facade import Engine
-from tests.cli import test_cli
-from tests.cli.test_cli import Run
-
-irflow = test_cli.irflow
-
-
-@contextmanager
-def no_case_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """``Engine.case`` refuses to run meanwhile: a command that reads the case again fails."""
-
-    def read_again(*args: object, **kwargs: object) -> object:
-        raise AssertionError("the command line read the case again after its command")
-
-    read = Engine.case
-    monkeypatch.setattr(Engine, "case", read_again)
-    try:
-        yield
-    finally:
-        monkeypatch.setattr(Engine, "case", read)
+from tests.cli.runs import Run, no_case_read
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])

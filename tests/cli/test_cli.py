@@ -3,82 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, SQLModel, create_engine, func, select
+from sqlmodel import Session, create_engine
 
-from irflow.cli.main import main
 from irflow.engine.tables import OutboxRow
+from tests.cli.runs import Run, opened, row_counts
 from tests.conftest import START, inquiry_notice
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> object:
-        return json.loads(self.out)
-
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def irflow(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Run:
-    """Run `irflow ARGS` in-process on a fresh SQLite file; return code, stdout, stderr."""
-    monkeypatch.setenv("IRFLOW_DB", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.delenv("IRFLOW_NOTIFIERS", raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["irflow", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
-
-
-def row_counts(path: Path) -> dict[str, int]:
-    """How many rows each of irflow's tables holds in the SQLite file at ``path``."""
-    db = create_engine(f"sqlite:///{path}")
-    with db.connect() as connection:
-        return {
-            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in SQLModel.metadata.sorted_tables
-        }
-
-
-def opened(irflow: Run, *extra: str) -> dict[str, object]:
-    assert irflow("init").code == 0
-    result = irflow(
-        "case",
-        "open",
-        "--reporter",
-        "三条市",
-        "--title",
-        "サンプル障害",
-        "--at",
-        "2026-04-01T09:40",
-        "--json",
-        *extra,
-    )
-    assert result.code == 0, result.err
-    data = result.json()
-    assert isinstance(data, dict)
-    return data
 
 
 def test_init_twice_says_nothing_changed(irflow: Run) -> None:

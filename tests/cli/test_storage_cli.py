@@ -14,8 +14,7 @@ import pytest
 from irflow.engine import storage
 from irflow.engine.database import make_engine
 from tests import storage_faults
-from tests.cli import test_cli
-from tests.cli.test_cli import Result, Run
+from tests.cli.runs import Result, Run
 from tests.conftest import pg_base_url, pg_schema
 from tests.storage_faults import (
     DAMAGES,
@@ -28,7 +27,6 @@ from tests.storage_faults import (
 )
 
 admin = storage_faults.admin
-irflow = test_cli.irflow
 
 READS = [
     ("case", "list"),
