@@ -19,11 +19,8 @@ from pathlib import Path
 import pytest
 
 from irflow.engine.facade import Engine
-from tests.cli import test_cli
-from tests.cli.test_cli import Run
+from tests.cli.runs import Run
 from tests.conftest import START
-
-irflow = test_cli.irflow
 
 NEVER_USED = 987_654
 #: The case each bundled flow is opened as, in the database every test starts from.

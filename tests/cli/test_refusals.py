@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from irflow.cli.main import main
 from irflow.engine.flow import BUNDLED, bundled_flow
-from tests.cli.test_cli import Result
+from tests.cli.runs import Result
 
 #: The moment the seeded cases were opened, Japan time.
 OPENED_AT = "2026-04-01T09:40"

@@ -23,6 +23,7 @@ from irflow.engine.rules import SYSTEM
 from irflow.engine.timeline import AUDIT_KEY_ENV, event_hash
 from irflow.testing import MovableClock
 from tests.engine.cases import DETECT, NIIGATA, OPERATOR, SANJO, WHOLE_CASE, _sql, do, open_sanjo
+from tests.engine.inquiries import CHIKYOREN, ask, assert_replays_and_verifies, jst
 
 JLIS = "jlis"
 KEY = "a-secret-kept-outside-the-database"
@@ -363,3 +364,41 @@ def test_replay_equals_the_stored_state_at_every_step(engine: Engine) -> None:
         do(engine, case_id, step)
         assert engine.replay(case_id, viewer=SYSTEM) == engine.case(case_id, viewer=SYSTEM).state
     assert engine.replay(case_id, viewer=SYSTEM) == "closed"
+
+
+def test_every_inquiry_timeline_replays_to_its_state_and_verifies(engine: Engine) -> None:
+    """The record (section 6 spirit; the engine's hash-chained timeline): after every
+    command and every fired rung, each inquiry's timeline replays to its stored state
+    and its hash chain verifies, whatever path it took up and down the chain."""
+    municipal = ask(engine, SANJO, at=jst(4, 1, 10))
+    prefectural = ask(engine, NIIGATA, at=jst(4, 1, 10))
+    national = ask(engine, CHIKYOREN, at=jst(4, 1, 10))
+    ids = [municipal, prefectural, national]
+    script = [
+        (municipal, "escalate", NIIGATA, "J-LISへ"),
+        (prefectural, "answer", JLIS, "回答"),
+        (municipal, "escalate", JLIS, "運営主体へ"),
+        (national, "answer", OPERATOR, "回答"),
+        (municipal, "answer", OPERATOR, "回答"),
+        (prefectural, "follow_up", NIIGATA, "追加"),
+        (municipal, "relay", JLIS, None),
+        (national, "close", CHIKYOREN, None),
+        (municipal, "relay", NIIGATA, None),
+        (prefectural, "escalate", JLIS, "運営主体へ"),
+        (municipal, "follow_up", SANJO, "追加"),
+        (prefectural, "answer", OPERATOR, "回答"),
+        (municipal, "answer", NIIGATA, "回答"),
+        (prefectural, "relay", JLIS, None),
+        (municipal, "close", SANJO, None),
+        (prefectural, "close", NIIGATA, None),
+    ]
+    moment = jst(4, 1, 11)
+    for case_id, action, actor, note in script:
+        moment += timedelta(days=1)
+        engine.sweep(moment)  # rungs fall due between the commands
+        engine.advance(case_id, action, actor=actor, note=note, at=moment)
+        for each in ids:
+            assert_replays_and_verifies(engine, each)
+    assert any(e.action == "escalated" for i in ids for e in engine.timeline(i, viewer=SYSTEM))
+    assert [engine.replay(i, viewer=SYSTEM) for i in ids] == ["closed"] * 3
+    assert all(r.ok for r in engine.verify(viewer=SYSTEM))

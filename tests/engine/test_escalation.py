@@ -1,5 +1,5 @@
-"""Deadlines and their escalation ladders, fired by the sweep and by the Runner, on every
-backend, with the movable clock.
+"""Deadlines and their escalation ladders, fired by the sweep, on every backend, with the
+movable clock (the Runner that sweeps: test_scheduler.py).
 
 The bundled incident flow's ladder: remind the step's owner at the deadline, notify
 its supervisor 30 minutes later (with the contact plan for phoning the owner), mark
@@ -9,14 +9,10 @@ the case overdue 2 hours after the deadline.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,10 +23,12 @@ from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.rules import SYSTEM
-from irflow.engine.scheduler import Runner, TickReport
-from irflow.engine.timeline import Event
+from irflow.notifiers.memory import MemoryNotifier
 from irflow.testing import MovableClock
 from tests.conftest import START
+from tests.engine.inquiries import JLIS, ask, assert_replays_and_verifies, jst
+from tests.engine.ladders import escalated, open_sanjo, rungs
+from tests.engine.notices import crash_after_effects, open_case
 
 INCIDENT = bundled_flow("incident")
 SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
@@ -51,30 +49,10 @@ LADDER = [
 TICK = timedelta(microseconds=1)
 
 
-def open_sanjo(engine: Engine, at: datetime | None = None) -> int:
-    return engine.open_case(reporter=SANJO, title="住基ネット照会の異常", at=at).case_id
-
-
 def do(engine: Engine, case_id: int, *steps: str) -> None:
     """Complete ``steps`` in order, each by the participant of its tier in 三条市's case."""
     for step in steps:
         engine.advance(case_id, step, actor=ACTORS[INCIDENT.steps[step].tier])
-
-
-def escalated(engine: Engine, case_id: int) -> list[Event]:
-    return [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
-
-
-def rungs(engine: Engine, case_id: int) -> list[tuple[str | None, int, str]]:
-    """The escalated events of a case as (step, rung, action), in timeline order."""
-    return [(e.step, e.payload["rung"], e.payload["action"]) for e in escalated(engine, case_id)]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    limit = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < limit, "timed out waiting"
-        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- the ladder
@@ -420,105 +398,7 @@ def test_later_rungs_wait_for_an_earlier_rung_another_sweeper_is_firing(
 # --------------------------------------------------------------------------- the Runner
 
 
-def test_restart_fires_the_rungs_missed_while_stopped_once_in_order(
-    engine: Engine, clock: MovableClock
-) -> None:
-    """A restarted Runner fires the two rungs that fell due while it was stopped, on one tick."""
-    case_id = open_sanjo(engine)
-    reports: list[TickReport] = []
-    runner = Runner(engine, sweep_every=3600, on_tick=reports.append)
-    runner.start()
-    wait_for(lambda: runner.ticks >= 1)
-    time.sleep(0.3)  # nothing is due: the runner waits for the deadline, it does not spin
-    runner.stop()
-    assert runner.ticks == 1
-    assert [r.fired for r in reports] == [0]
-    assert rungs(engine, case_id) == []
-
-    clock.set(START + timedelta(minutes=65))  # past remind (10:30) and notify (11:00)
-    runner.start()
-    wait_for(lambda: runner.ticks >= 2)
-    runner.stop()
-    assert [r.fired for r in reports] == [0, 2]
-    assert reports[1].errors == []
-    assert rungs(engine, case_id) == [
-        ("detect_anomaly", 1, "remind"),
-        ("detect_anomaly", 2, "notify"),
-    ]
-    assert [e.at for e in escalated(engine, case_id)] == [clock.now(), clock.now()]
-    assert runner.tick().fired == 0  # a second look at the same moment fires nothing
-    assert len(escalated(engine, case_id)) == 2
-    clock.set(START + timedelta(hours=2, minutes=30))
-    assert runner.tick().fired == 1
-    assert rungs(engine, case_id)[-1] == ("detect_anomaly", 3, "mark_overdue")
-
-
-def test_runner_stop_during_a_tick_waits_for_it_and_returns(
-    engine: Engine, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Stopping the Runner while a tick is under way lets the tick finish and then returns."""
-    open_sanjo(engine)
-    in_sweep, release = threading.Event(), threading.Event()
-    sweep = engine.sweep
-
-    def slow_sweep(*args: Any, **kwargs: Any) -> Any:
-        in_sweep.set()
-        release.wait(10)
-        return sweep(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "sweep", slow_sweep)
-    runner = Runner(engine, sweep_every=3600)
-    runner.start()
-    assert in_sweep.wait(10)
-    stopper = threading.Thread(target=runner.stop, daemon=True)
-    stopper.start()
-    time.sleep(0.2)  # stop() is now waiting for the tick
-    release.set()
-    stopper.join(10)
-    assert not stopper.is_alive(), "Runner.stop() hung"
-    assert runner.ticks == 1
-
-
 # --------------------------------------------------------------------------- irflow sweep
-
-
-def _irflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the `irflow` command in a child process on a SQLite file in ``tmp_path``."""
-    env = {k: v for k, v in os.environ.items() if k != "IRFLOW_NOTIFIERS"}
-    env["IRFLOW_DB"] = f"sqlite:///{tmp_path / 'cron.db'}"
-    return subprocess.run(
-        [sys.executable, "-c", "from irflow.cli.main import main; main()", *args],
-        cwd=tmp_path,  # no irflow.toml here: the site is the only channel
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-
-
-def test_cli_sweep_twice_at_the_same_moment_fires_nothing_the_second_time(
-    tmp_path: Path,
-) -> None:
-    """`irflow sweep --at T` run twice: the second run fires nothing and sends nothing."""
-    _irflow(tmp_path, "init")
-    _irflow(tmp_path, "case", "open", "--reporter", "三条市", "--title", "照会の異常",
-            "--at", "2026-04-01T10:00")  # fmt: skip
-    _irflow(tmp_path, "case", "advance", "1", "detect_anomaly", "--as", "三条市",
-            "--at", "2026-04-01T10:10")  # fmt: skip
-    # report_status opened at 10:10, 1h: remind 11:10 and notify 11:40 are due by 12:00.
-    first = json.loads(_irflow(tmp_path, "sweep", "--at", "2026-04-01T12:00", "--json").stdout)
-    assert [(f["case"], f["step"], f["rung"], f["action"], f["told"]) for f in first["fired"]] == [
-        (1, "report_status", 1, "remind", [SANJO]),
-        (1, "report_status", 2, "notify", [NIIGATA]),
-    ]
-    assert sorted(first["sent"]) == ["c1.e3.n0.site", "c1.e4.n0.site"]
-    second = json.loads(_irflow(tmp_path, "sweep", "--at", "2026-04-01T12:00", "--json").stdout)
-    assert second == {"fired": [], "sent": [], "failed": [], "dead": []}
-    with Engine(f"sqlite:///{tmp_path / 'cron.db'}") as engine:
-        assert rungs(engine, 1) == [("report_status", 1, "remind"), ("report_status", 2, "notify")]
-        assert [e.actor for e in escalated(engine, 1)] == [None, None]
-        assert engine.verify(1, viewer=SYSTEM)[0].ok
 
 
 def test_a_late_flag_moves_the_deadlines_with_the_steps(engine: Engine) -> None:
@@ -586,3 +466,165 @@ def test_a_rung_that_cannot_fire_does_not_hold_back_the_others(
     assert [d.fired_at for d in engine.deadlines(first, viewer=SYSTEM)] == [None, None, None]
     monkeypatch.setattr(escalation, "_fire", real_fire)
     assert [(f.case_id, f.rung) for f in engine.sweep()] == [(first, 1)]
+
+
+def sweep_through(engine: Engine, start: datetime, end: datetime) -> list[tuple[datetime, Any]]:
+    """Sweep every 3 hours from ``start`` up to ``end`` (inclusive), and at ``end``."""
+    fired = []
+    moment = start
+    while moment < end:
+        fired += [(moment, f) for f in engine.sweep(moment)]
+        moment += timedelta(hours=3)
+    fired += [(end, f) for f in engine.sweep(end)]
+    return fired
+
+
+def fired_as(
+    fired: list[tuple[datetime, Any]],
+) -> list[tuple[datetime, str, int, str, tuple[str, ...]]]:
+    """(when, duty, rung, action, whom it told) of each fired rung."""
+    return [(m, f.step, f.rung, f.action, f.told) for m, f in fired]
+
+
+def sweep_at(engine: Engine, at: datetime) -> list[tuple[datetime, Any]]:
+    return [(at, f) for f in engine.sweep(at)]
+
+
+def test_unanswered_inquiry_reminds_the_holder_then_tells_its_reception_tier(
+    engine: Engine,
+) -> None:
+    """inquiry.yaml: asking has 2 working days; at the deadline the holder (新潟県) is
+    reminded, one working day later its reception tier (J-LIS) is told. Asked Friday
+    18 September 2026 before a weekend, 敬老の日, 国民の休日 and 秋分の日 (19-23 Sep):
+    the deadline is Friday 25 September 10:00, J-LIS hears on Monday 28 September."""
+    asked = jst(9, 18, 10)
+    case_id = ask(engine, at=asked)
+    deadline, notify = jst(9, 25, 10), jst(9, 28, 10)
+    assert [(d.step, d.rung, d.action, d.opened_at, d.deadline_at, d.due_at)
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
+        ("asking", 1, "remind", asked, deadline, deadline),
+        ("asking", 2, "notify", asked, deadline, notify),
+    ]  # fmt: skip
+    tick = timedelta(microseconds=1)
+    assert sweep_through(engine, asked, deadline - tick) == []  # nothing fires before
+    assert fired_as(sweep_at(engine, deadline)) == [(deadline, "asking", 1, "remind", (NIIGATA,))]
+    assert engine.cases(flow="inquiry", viewer=SANJO)[0].overdue
+    assert engine.cases(flow="inquiry", viewer=JLIS) == []  # not reached yet
+    assert sweep_through(engine, deadline + tick, notify - tick) == []
+    assert fired_as(sweep_at(engine, notify)) == [(notify, "asking", 2, "notify", (JLIS,))]
+    # Telling J-LIS brought the inquiry to it: it joins the chain and may read what it
+    # was told about, while 新潟県 still holds it.
+    view = engine.case(case_id, viewer=JLIS)
+    assert [o.id for o in view.chain] == [SANJO, NIIGATA, JLIS]
+    assert view.holder is not None
+    assert view.holder.id == NIIGATA
+    assert engine.sweep(notify + timedelta(days=30)) == []  # each rung fires once
+    escalated = [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
+    assert [(e.at, e.step, e.actor, e.payload["action"], e.payload["told"]) for e in escalated] == [
+        (deadline, "asking", None, "remind", [NIIGATA]),
+        (notify, "asking", None, "notify", [JLIS]),
+    ]
+    mails = [r for r in engine.outbox() if r.template == "mail_escalation"]
+    assert [json.loads(r.recipients) for r in mails] == [[NIIGATA], [JLIS]]
+    assert engine.replay(case_id, viewer=SYSTEM) == "asking"
+
+
+def test_escalation_moves_the_deadline_to_the_new_holder_and_relays_have_their_own(
+    engine: Engine,
+) -> None:
+    """Once 新潟県 escalates, its own rungs are gone (J-LIS is not told of its lateness)
+    and J-LIS's 2 working days count from the escalation; J-LIS late is reminded, then
+    the operator is told. The answer's relay (relaying) has 1 working day of its own,
+    counted on working days; the asker's answered state has none."""
+    tick = timedelta(microseconds=1)
+    case_id = ask(engine, at=jst(9, 18, 10))
+    assert fired_as(sweep_at(engine, jst(9, 25, 10))) == [
+        (jst(9, 25, 10), "asking", 1, "remind", (NIIGATA,))
+    ]
+    engine.advance(case_id, "escalate", actor=NIIGATA, note="J-LISへ", at=jst(9, 25, 15))
+    assert [(d.step, d.action, d.opened_at, d.deadline_at, d.due_at, d.fired_at)
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
+        ("asking", "remind", jst(9, 25, 15), jst(9, 29, 15), jst(9, 29, 15), None),
+        ("asking", "notify", jst(9, 25, 15), jst(9, 29, 15), jst(9, 30, 15), None),
+    ]  # fmt: skip
+    assert not engine.cases(flow="inquiry", viewer=SANJO)[0].overdue
+    # 新潟県's notify (due Monday 28th 10:00) never fires; J-LIS's rungs do, in turn.
+    assert sweep_through(engine, jst(9, 25, 15), jst(9, 29, 15) - tick) == []
+    assert fired_as(sweep_at(engine, jst(9, 29, 15))) == [
+        (jst(9, 29, 15), "asking", 1, "remind", (JLIS,))
+    ]
+    assert fired_as(sweep_at(engine, jst(9, 30, 15))) == [
+        (jst(9, 30, 15), "asking", 2, "notify", (OPERATOR,))
+    ]
+
+    # J-LIS answers on Friday afternoon: 新潟県 has until Monday to relay it.
+    engine.advance(case_id, "answer", actor=JLIS, note="回答", at=jst(10, 2, 16))
+    assert [(d.step, d.action, d.opened_at, d.deadline_at, d.due_at)
+            for d in engine.deadlines(case_id, viewer=SYSTEM)] == [
+        ("relaying", "remind", jst(10, 2, 16), jst(10, 5, 16), jst(10, 5, 16)),
+        ("relaying", "notify", jst(10, 2, 16), jst(10, 5, 16), jst(10, 6, 16)),
+    ]  # fmt: skip
+    assert sweep_through(engine, jst(10, 2, 16), jst(10, 5, 16) - tick) == []
+    assert fired_as(sweep_through(engine, jst(10, 5, 16), jst(10, 6, 16))) == [
+        (jst(10, 5, 16), "relaying", 1, "remind", (NIIGATA,)),
+        (jst(10, 6, 16), "relaying", 2, "notify", (JLIS,)),
+    ]
+    engine.advance(case_id, "relay", actor=NIIGATA, at=jst(10, 6, 17))
+    assert engine.deadlines(case_id, viewer=SYSTEM) == []
+    assert engine.sweep(jst(12, 1, 10)) == []
+
+    escalated = [e for e in engine.timeline(case_id, viewer=SYSTEM) if e.action == "escalated"]
+    assert [(e.at, e.step, e.payload["action"], e.payload["told"]) for e in escalated] == [
+        (jst(9, 25, 10), "asking", "remind", [NIIGATA]),
+        (jst(9, 29, 15), "asking", "remind", [JLIS]),
+        (jst(9, 30, 15), "asking", "notify", [OPERATOR]),
+        (jst(10, 5, 16), "relaying", "remind", [NIIGATA]),
+        (jst(10, 6, 16), "relaying", "notify", [JLIS]),
+    ]
+    assert_replays_and_verifies(engine, case_id)
+
+
+def test_year_end_closure_holds_the_deadline(engine: Engine) -> None:
+    """irflow's calendar: 29 December to 3 January are closed days. An inquiry asked on
+    Monday 28 December 2026 (the last working day) is due two working days later:
+    Tuesday 5 January 2027."""
+    case_id = ask(engine, at=jst(12, 28, 10))
+    (remind, notify) = engine.deadlines(case_id, viewer=SYSTEM)
+    assert remind.deadline_at == datetime(2027, 1, 5, 10, tzinfo=JST)
+    assert notify.due_at == datetime(2027, 1, 6, 10, tzinfo=JST)
+
+
+def test_rolled_back_rung_is_not_fired_and_the_next_sweep_fires_it_once(
+    notified: Engine, memory: MemoryNotifier, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep failing before its commit fires and queues nothing; the next sweep fires it once."""
+    case_id = open_case(notified)
+    clock.set(START + timedelta(minutes=30))
+    crash_after_effects(monkeypatch)
+    assert notified.sweep() == []  # the crash is logged; the sweep goes on, firing nothing
+    assert [d.fired_at for d in notified.deadlines(case_id, viewer=SYSTEM)] == [None, None, None]
+    assert notified.outbox() == []
+    assert [e.action for e in notified.timeline(case_id, viewer=SYSTEM)] == ["opened"]
+    assert notified.drain().sent == []
+
+    assert [f.action for f in notified.sweep()] == ["remind"]
+    assert notified.sweep() == []
+    notified.drain()
+    assert [m.kind for m in memory.sent] == ["escalation"]
+
+
+def test_a_sweep_told_to_stop_fires_no_further_rung(engine: Engine, clock: MovableClock) -> None:
+    """A sweep told to stop fires nothing more; the rungs left fire at the next sweep."""
+    for _ in range(4):
+        open_case(engine)
+    clock.advance(timedelta(hours=3))  # every case's first rungs are due
+    calls: list[int] = []
+
+    def after_one() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    assert len(engine.sweep(stopping=after_one)) == 1
+    rest = engine.sweep()
+    assert len(rest) >= 3
+    assert engine.sweep() == []

@@ -21,7 +21,6 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from irflow.engine.facade import Engine
-from irflow.engine.flow import bundled_flow
 from irflow.engine.ledger import Ledger
 from irflow.engine.outbox import RetryPolicy
 from irflow.engine.rules import SYSTEM
@@ -32,11 +31,19 @@ from irflow.notifiers.mail import MailNotifier
 from irflow.notifiers.memory import MemoryNotifier
 from irflow.testing import MovableClock
 from tests.conftest import START, inquiry_notice
+from tests.engine.notices import (
+    ABNORMAL,
+    NIIGATA,
+    OPERATOR,
+    SANJO,
+    crash_after_effects,
+    do,
+    open_case,
+    reported,
+    url_of,
+)
 from tests.notifiers.conftest import SmtpRecorder, free_port
 
-INCIDENT = bundled_flow("incident")
-SANJO, NIIGATA, OPERATOR = "sanjo", "pref-niigata", "mic-mynumber"
-ABNORMAL = "06.異常時における連絡等"
 IMPORTANT_NOTICE = "01.情報提供ネットワークシステム運営主体からの周知事項 > 01.重要周知事項"
 INQUIRY_BOX = "02.FAQ・問合せ > 02.問合せ"
 WHOLE_CASE = [
@@ -45,46 +52,6 @@ WHOLE_CASE = [
     "contact_agencies", "carry_out_response", "operator_response", "receive_results",
     "operator_receive_results", "confirm_recovery", "receive_completion", "announce_status",
 ]  # fmt: skip
-
-
-def url_of(engine: Engine) -> str:
-    return engine.sa.url.render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def memory() -> MemoryNotifier:
-    return MemoryNotifier()
-
-
-@pytest.fixture
-def notified(engine: Engine, clock: MovableClock, memory: MemoryNotifier) -> Iterator[Engine]:
-    """An engine with a MemoryNotifier configured, on the ``engine`` fixture's database."""
-    eng = Engine(url_of(engine), clock=clock, notifiers=[memory])
-    try:
-        yield eng
-    finally:
-        eng.close()
-
-
-def open_case(engine: Engine, reporter: str = SANJO) -> int:
-    return engine.open_case(reporter=reporter, title="住基ネット照会の異常").case_id
-
-
-def do(engine: Engine, case_id: int, *steps: str) -> None:
-    """Complete ``steps`` in order, each by the case's participant of the step's tier."""
-    view = engine.case(case_id, viewer=SYSTEM)
-    actors = {"reporter": view.reporter.id, "coordinator": view.coordinator.id,
-              "operator": view.operator.id}  # fmt: skip
-    for step in steps:
-        engine.advance(case_id, step, actor=actors[INCIDENT.steps[step].tier])
-
-
-def reported(engine: Engine) -> int:
-    """A case of 三条市 whose reporter has just reported its status to 新潟県."""
-    case_id = open_case(engine)
-    do(engine, case_id, "detect_anomaly")
-    engine.advance(case_id, "report_status", actor=SANJO, note="照会の応答が遅延")
-    return case_id
 
 
 def row(engine: Engine, message_id: str) -> OutboxRow:
@@ -176,29 +143,6 @@ def test_announcement_is_an_important_notice_to_every_organisation(
     (mail,) = [m for m in memory.sent if m.kind == "announcement"]
     assert sorted(r.org_id for r in mail.recipients) == everyone
     assert memory.duplicate_ids() == []
-
-
-def test_site_posts_are_read_only_by_the_poster_and_the_named(
-    notified: Engine, clock: MovableClock
-) -> None:
-    """A 06 post is visible to its poster and the agencies it names; an outsider sees none."""
-    case_id = reported(notified)
-    clock.set(START + timedelta(hours=3))  # coordinator_report_status (due 11:00) escalates
-    fired = notified.sweep()
-    assert [(f.step, f.action) for f in fired] == [
-        ("coordinator_report_status", "remind"),
-        ("coordinator_report_status", "notify"),
-        ("coordinator_report_status", "mark_overdue"),
-    ]
-    notified.drain()
-    report = f"c{case_id}.e3.n0.site"
-    remind, notify = f"c{case_id}.e4.n0.site", f"c{case_id}.e5.n0.site"
-    assert [p.id for p in notified.posts(SANJO)] == [report]  # its poster
-    assert [p.id for p in notified.posts(NIIGATA)] == [report, remind]  # named; reminded
-    assert [p.id for p in notified.posts(OPERATOR)] == [notify]  # told the coordinator is late
-    assert notified.posts("kanazawa") == []
-    assert notified.posts("pref-ishikawa") == []
-    assert {p.category for p in notified.posts(NIIGATA)} == {ABNORMAL}
 
 
 def test_site_post_retried_after_a_crash_is_the_same_post(notified: Engine) -> None:
@@ -395,18 +339,6 @@ def test_refused_command_queues_nothing_and_sends_nothing(
     assert notified.case(case_id, viewer=SYSTEM).version == version
 
 
-def _crash_after_effects(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the next transaction fail after it wrote its outbox rows, before its commit."""
-    original = Ledger._write_effects
-
-    def crash(self: Ledger, *args: Any, **kwargs: Any) -> bool:
-        original(self, *args, **kwargs)
-        monkeypatch.setattr(Ledger, "_write_effects", original)
-        raise RuntimeError("power cut before the commit")
-
-    monkeypatch.setattr(Ledger, "_write_effects", crash)
-
-
 def test_rolled_back_command_sends_nothing(
     notified: Engine, memory: MemoryNotifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -414,7 +346,7 @@ def test_rolled_back_command_sends_nothing(
     case_id = open_case(notified)
     do(notified, case_id, "detect_anomaly")
     before = notified.case(case_id, viewer=SYSTEM)
-    _crash_after_effects(monkeypatch)
+    crash_after_effects(monkeypatch)
     with pytest.raises(RuntimeError, match="power cut"):
         notified.advance(case_id, "report_status", actor=SANJO)
     after = notified.case(case_id, viewer=SYSTEM)
@@ -426,25 +358,6 @@ def test_rolled_back_command_sends_nothing(
     notified.advance(case_id, "report_status", actor=SANJO)
     assert len(notified.drain().sent) == 2
     assert len(memory.sent) == 1
-
-
-def test_rolled_back_rung_is_not_fired_and_the_next_sweep_fires_it_once(
-    notified: Engine, memory: MemoryNotifier, clock: MovableClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A sweep failing before its commit fires and queues nothing; the next sweep fires it once."""
-    case_id = open_case(notified)
-    clock.set(START + timedelta(minutes=30))
-    _crash_after_effects(monkeypatch)
-    assert notified.sweep() == []  # the crash is logged; the sweep goes on, firing nothing
-    assert [d.fired_at for d in notified.deadlines(case_id, viewer=SYSTEM)] == [None, None, None]
-    assert notified.outbox() == []
-    assert [e.action for e in notified.timeline(case_id, viewer=SYSTEM)] == ["opened"]
-    assert notified.drain().sent == []
-
-    assert [f.action for f in notified.sweep()] == ["remind"]
-    assert notified.sweep() == []
-    notified.drain()
-    assert [m.kind for m in memory.sent] == ["escalation"]
 
 
 # --------------------------------------------------------------------------- a real SMTP server
@@ -556,7 +469,7 @@ def test_rolled_back_command_mails_nothing(
     smtp.start()
     case_id = open_case(mailing)
     do(mailing, case_id, "detect_anomaly")
-    _crash_after_effects(monkeypatch)
+    crash_after_effects(monkeypatch)
     with pytest.raises(RuntimeError):
         mailing.advance(case_id, "report_status", actor=SANJO)
     clock.advance(timedelta(minutes=1))
@@ -629,20 +542,3 @@ def test_a_drain_told_to_stop_leaves_the_rest_queued_for_later(notified: Engine)
     second = notified.drain(limit=1000)
     assert len(second.sent) == queued - 3
     assert notified.outbox(status="queued") == []
-
-
-def test_a_sweep_told_to_stop_fires_no_further_rung(engine: Engine, clock: MovableClock) -> None:
-    """A sweep told to stop fires nothing more; the rungs left fire at the next sweep."""
-    for _ in range(4):
-        open_case(engine)
-    clock.advance(timedelta(hours=3))  # every case's first rungs are due
-    calls: list[int] = []
-
-    def after_one() -> bool:
-        calls.append(1)
-        return len(calls) > 1
-
-    assert len(engine.sweep(stopping=after_one)) == 1
-    rest = engine.sweep()
-    assert len(rest) >= 3
-    assert engine.sweep() == []

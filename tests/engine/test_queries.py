@@ -9,118 +9,36 @@ The oracle here is the list as irflow made it before pages: every row read, then
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
-from irflow.clock import JST
 from irflow.engine import rules
 from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM, Viewer
 from irflow.engine.tables import CaseRow, DeadlineRow
 from irflow.errors import InvalidInput
+from irflow.testing import MovableClock
+from tests.conftest import START
 from tests.engine.cases import INCIDENT, open_sanjo
-
-T0 = datetime(2026, 4, 1, 10, 0, tzinfo=JST)
-SANJO, NIIGATA, JLIS, OPERATOR = "sanjo", "pref-niigata", "jlis", "mic-mynumber"
-MIC = "mic"
-#: Organisations of the bundled directory that cases name: 総務省's id is a part of
-#: the operator's, so a match of a chain's link must be the whole id.
-POOL = (SANJO, NIIGATA, JLIS, OPERATOR, "pref-ishikawa", MIC)
-#: Where a hypothesis example's rows start: above the two cases the engine opened.
-FIRST_ID = 10
-
-#: A modest budget: each example writes its rows and walks its pages on the backend.
-EXAMPLES = settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+from tests.engine.notices import ABNORMAL, reported
+from tests.engine.rows import (
+    EXAMPLES,
+    FIRST_ID,
+    JLIS,
+    MIC,
+    NIIGATA,
+    OPERATOR,
+    POOL,
+    SANJO,
+    Spec,
+    specs,
+    write,
 )
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A case row to write: its flow, tiers, chain (a chain flow's) and deadlines."""
-
-    gap: int
-    flow: str
-    state: str
-    tiers: tuple[str, str, str]
-    chain: tuple[str, ...]
-    overdue: bool
-    pending: bool  # a rung not fired yet: not overdue by itself
-
-
-def specs(states: dict[str, Sequence[str]]) -> st.SearchStrategy[list[Spec]]:
-    def one(flow: str) -> st.SearchStrategy[Spec]:
-        chain = st.lists(st.sampled_from(POOL), min_size=1, max_size=4, unique=True)
-        return st.builds(
-            Spec,
-            gap=st.integers(1, 3),
-            flow=st.just(flow),
-            state=st.sampled_from(states[flow]),
-            tiers=st.tuples(*[st.sampled_from(POOL)] * 3),
-            chain=chain.map(tuple) if flow == "inquiry" else st.just(()),
-            overdue=st.booleans(),
-            pending=st.booleans(),
-        )
-
-    return st.lists(st.sampled_from(sorted(states)).flatmap(one), max_size=20)
-
-
-def write(engine: Engine, cases: list[Spec]) -> None:
-    """The rows of ``cases`` (numbered from FIRST_ID, with gaps), replacing those of the
-    example before."""
-    with Session(engine.sa) as session:
-        session.exec(delete(DeadlineRow).where(col(DeadlineRow.case_id) >= FIRST_ID))  # type: ignore[call-overload]
-        session.exec(delete(CaseRow).where(col(CaseRow.id) >= FIRST_ID))  # type: ignore[call-overload]
-        case_id = FIRST_ID
-        for spec in cases:
-            case_id += spec.gap
-            reporter, coordinator, operator = spec.tiers
-            session.add(
-                CaseRow(
-                    id=case_id,
-                    flow=spec.flow,
-                    flow_version=1,
-                    title=f"case {case_id}",
-                    kinds=spec.flow,
-                    state=spec.state,
-                    version=1,
-                    reporter_id=spec.chain[0] if spec.chain else reporter,
-                    coordinator_id=coordinator,
-                    operator_id=operator,
-                    opened_at=T0,
-                    chain=",".join(spec.chain),
-                    chain_at=len(spec.chain) - 1 if spec.chain else 0,
-                )
-            )
-        session.flush()
-        case_id = FIRST_ID
-        for spec in cases:
-            case_id += spec.gap
-            rungs = [(0, T0 + timedelta(hours=1))] if spec.overdue else []
-            rungs += [(1, None)] if spec.pending else []
-            for rung, fired in rungs:
-                session.add(
-                    DeadlineRow(
-                        case_id=case_id,
-                        step="s",
-                        rung=rung,
-                        action="remind",
-                        opened_at=T0,
-                        deadline_at=T0,
-                        due_at=T0,
-                        fired_at=fired,
-                    )
-                )
-        session.commit()
 
 
 def unpaged(
@@ -142,16 +60,6 @@ def unpaged(
         and (not overdue or r.id in late)
         and rules.visible(r, viewer)
     ]
-
-
-@pytest.fixture
-def seeded(engine: Engine) -> Engine:
-    """An engine whose database holds a case of each bundled flow (so both are stored)."""
-    engine.open_case(reporter=SANJO, title="障害", at=T0)
-    engine.open_case(
-        reporter=SANJO, title="問合せ", kinds=["inquiry"], confirmed=["faq_checked"], at=T0
-    )
-    return engine
 
 
 def test_pages_follow_one_another_without_gaps_or_repeats(seeded: Engine) -> None:
@@ -210,31 +118,6 @@ def test_overdue_marks_match_the_fired_rungs(seeded: Engine) -> None:
     marks()
 
 
-def test_visibility_in_sql_agrees_with_the_rule(seeded: Engine) -> None:
-    """``rules.visible_where`` selects exactly the rows ``rules.visible`` lets a viewer
-    see (an organisation, or the system), with or without a chain."""
-    flows = seeded.flows()
-    states = {name: sorted(f.states) for name, (f, _v) in flows.items()}
-
-    @EXAMPLES
-    @given(cases=specs(states), viewer=st.just(SYSTEM) | st.sampled_from(POOL))
-    def agree(cases: list[Spec], viewer: Viewer) -> None:
-        write(seeded, cases)
-        with Session(seeded.sa) as session:
-            rows = session.exec(select(CaseRow).order_by(col(CaseRow.id))).scalars().all()  # type: ignore[call-overload]
-            chosen = (
-                session.exec(  # type: ignore[call-overload]
-                    select(CaseRow.id).where(rules.visible_where(viewer)).order_by(col(CaseRow.id))
-                )
-                .scalars()
-                .all()
-            )
-        expected = [r.id for r in rows if rules.visible(r, viewer)]
-        assert chosen == expected
-
-    agree()
-
-
 def test_private_case_is_listed_to_its_chain_only(seeded: Engine) -> None:
     """A chain flow's case is listed to the links its chain reached, whatever its
     tier columns say; an id inside another (mic in mic-mynumber) is not a link."""
@@ -289,3 +172,26 @@ def test_step_views_list_every_step_with_its_status(engine: Engine) -> None:
     assert statuses.keys() == {
         s for s in INCIDENT.steps if s not in ("report_to_nisc", "report_to_ppc")
     }
+
+
+def test_site_posts_are_read_only_by_the_poster_and_the_named(
+    notified: Engine, clock: MovableClock
+) -> None:
+    """A 06 post is visible to its poster and the agencies it names; an outsider sees none."""
+    case_id = reported(notified)
+    clock.set(START + timedelta(hours=3))  # coordinator_report_status (due 11:00) escalates
+    fired = notified.sweep()
+    assert [(f.step, f.action) for f in fired] == [
+        ("coordinator_report_status", "remind"),
+        ("coordinator_report_status", "notify"),
+        ("coordinator_report_status", "mark_overdue"),
+    ]
+    notified.drain()
+    report = f"c{case_id}.e3.n0.site"
+    remind, notify = f"c{case_id}.e4.n0.site", f"c{case_id}.e5.n0.site"
+    assert [p.id for p in notified.posts(SANJO)] == [report]  # its poster
+    assert [p.id for p in notified.posts(NIIGATA)] == [report, remind]  # named; reminded
+    assert [p.id for p in notified.posts(OPERATOR)] == [notify]  # told the coordinator is late
+    assert notified.posts("kanazawa") == []
+    assert notified.posts("pref-ishikawa") == []
+    assert {p.category for p in notified.posts(NIIGATA)} == {ABNORMAL}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.resources
+from typing import Any
+
 import pytest
 
 from irflow.engine.facade import Engine
 from irflow.engine.flow import bundled_flow, parse_flow
 from irflow.engine.rules import SYSTEM
 from irflow.errors import InvalidFlow, InvalidInput, NotFound
+from irflow.testing import MovableClock
 from tests.engine.cases import INCIDENT, SANJO, open_sanjo
+from tests.engine.inquiries import JLIS, NIIGATA, ask, jst
 
 
 def test_mislink_kind_runs_the_mislink_flow(engine: Engine) -> None:
@@ -72,3 +77,56 @@ def test_a_flow_naming_an_unknown_site_category_is_refused(engine: Engine, db_ur
         pytest.raises(InvalidFlow, match=r"custom\.yaml.*abnormall"),
     ):
         broken.flows()
+
+
+def changed_inquiry() -> Any:
+    text = importlib.resources.files("irflow.flows").joinpath("inquiry.yaml").read_text("utf-8")
+    assert text.count("deadline: 2 working days") == 1
+    return parse_flow(
+        text.replace("deadline: 2 working days", "deadline: 3 working days"), path="inquiry.yaml"
+    )
+
+
+def test_changed_inquiry_flow_is_version_2_and_open_inquiries_finish_under_1(
+    engine: Engine, db_url: str, clock: MovableClock
+) -> None:
+    """An edited inquiry.yaml is a new version; flow_versions() shows v1 (no longer
+    current, with its open inquiries) and v2 (current). An inquiry asked before keeps
+    v1's 2 working days to its end; one asked after gets v2's 3."""
+    old = ask(engine, at=jst(4, 1, 10))
+    done = ask(engine, at=jst(4, 1, 10))
+    engine.advance(done, "answer", actor=NIIGATA, note="回答", at=jst(4, 1, 11))
+    engine.advance(done, "close", actor=SANJO, at=jst(4, 1, 12))
+
+    flows = [bundled_flow("incident"), bundled_flow("mislink"), changed_inquiry()]
+    with Engine(db_url, clock=clock, flows=flows) as newer:
+        versions = {(v.flow.name, v.version): (v.current, v.open) for v in newer.flow_versions()}
+        assert versions == {
+            ("incident", 1): (True, 0),
+            ("mislink", 1): (True, 0),
+            ("inquiry", 1): (False, 1),
+            ("inquiry", 2): (True, 0),
+        }
+        new = ask(newer, at=jst(4, 2, 10))
+        assert newer.case(new, viewer=SANJO).flow_version == 2
+        assert newer.case(old, viewer=SANJO).flow_version == 1
+        assert [d.deadline_at for d in newer.deadlines(new, viewer=SYSTEM)] == [
+            jst(4, 7, 10)
+        ] * 2  # 3 days
+
+        newer.advance(old, "escalate", actor=NIIGATA, note="J-LISへ", at=jst(4, 2, 10))
+        assert [d.deadline_at for d in newer.deadlines(old, viewer=SYSTEM)] == [
+            jst(4, 6, 10)
+        ] * 2  # 2 days
+        versions = {(v.flow.name, v.version): (v.current, v.open) for v in newer.flow_versions()}
+        assert versions[("inquiry", 1)] == (False, 1)
+        assert versions[("inquiry", 2)] == (True, 1)
+
+        newer.advance(old, "answer", actor=JLIS, note="回答", at=jst(4, 2, 11))
+        newer.advance(old, "relay", actor=NIIGATA, at=jst(4, 2, 12))
+        newer.advance(old, "close", actor=SANJO, at=jst(4, 2, 13))
+        assert newer.replay(old, viewer=SYSTEM) == "closed"
+        versions = {(v.flow.name, v.version): (v.current, v.open) for v in newer.flow_versions()}
+        assert versions[("inquiry", 1)] == (False, 0)
+        assert versions[("inquiry", 2)] == (True, 1)
+        assert all(r.ok for r in newer.verify(viewer=SYSTEM))

@@ -7,13 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlmodel import Session, col
 
+from irflow.engine import rules
 from irflow.engine.facade import Engine
-from irflow.engine.rules import SYSTEM
+from irflow.engine.rules import SYSTEM, Viewer
+from irflow.engine.tables import CaseRow
 from irflow.errors import IrflowError, NotAllowed, NotFound
 from tests.conftest import START
 from tests.engine.cases import do, open_sanjo
 from tests.engine.cases import footprint as case_footprint
+from tests.engine.inquiries import CHIKYOREN, ISHIKAWA, KANAZAWA, T0, ask, hour, not_found_message
+from tests.engine.inquiries import footprint as inquiry_footprint
+from tests.engine.rows import EXAMPLES, POOL, Spec, specs, write
 
 SANJO, NIIGATA, OPERATOR, JLIS = "sanjo", "pref-niigata", "mic-mynumber", "jlis"
 #: Organisations outside every case opened here, one of each tier that could be in one.
@@ -186,3 +195,90 @@ def test_outsider_is_refused(engine: Engine) -> None:
     with pytest.raises(NotFound):
         engine.advance(case_id, "no_such_step", actor="jlis")
     assert case_footprint(engine, case_id) == before
+
+
+@pytest.mark.parametrize("outsider", [ISHIKAWA, KANAZAWA, OPERATOR, CHIKYOREN, "ppc"])
+def test_an_organisation_outside_the_chain_learns_nothing(engine: Engine, outsider: str) -> None:
+    """Only the asker and the receivers it reached see an inquiry: to anyone else it
+    does not exist, in the very words used for a case id nobody has, whether it reads
+    it, acts on it (any action, known or not) or lists the cases."""
+    case_id = ask(engine)  # 三条市 -> 新潟県; the operator is not reached
+    expected = not_found_message(engine, case_id)
+    with pytest.raises(NotFound) as read:
+        engine.case(case_id, viewer=outsider)
+    assert str(read.value) == expected
+    before = inquiry_footprint(engine, case_id)
+    for action in ("answer", "escalate", "relay", "follow_up", "close", "no_such_action"):
+        with pytest.raises(NotFound) as acted:
+            engine.advance(case_id, action, actor=outsider, note="x", at=hour(1))
+        assert str(acted.value) == expected, action
+    with pytest.raises(NotFound) as missing:
+        engine.advance(10_000, "answer", actor=outsider, note="x", at=hour(1))
+    assert str(missing.value) == expected.replace(str(case_id), "10000")
+    assert inquiry_footprint(engine, case_id) == before
+    assert engine.cases(viewer=outsider) == []
+    assert engine.cases(flow="inquiry", viewer=outsider) == []
+
+
+def test_receivers_keep_seeing_an_inquiry_after_the_answer_passed(engine: Engine) -> None:
+    """The chain is the inquiry's audience for good: the operator and J-LIS, reached
+    once, still see it (and list it) after the answer went down to 三条市 and it closed;
+    the system sees it too, and an organisation outside the chain never does."""
+    case_id = ask(engine)
+    expected = not_found_message(engine, case_id)
+    assert [c.id for c in engine.cases(flow="inquiry", viewer=JLIS)] == []
+    engine.advance(case_id, "escalate", actor=NIIGATA, note="上へ", at=hour(1))
+    engine.advance(case_id, "escalate", actor=JLIS, note="上へ", at=hour(2))
+    engine.advance(case_id, "answer", actor=OPERATOR, note="回答", at=hour(3))
+    engine.advance(case_id, "relay", actor=JLIS, at=hour(4))
+    engine.advance(case_id, "relay", actor=NIIGATA, at=hour(5))
+    engine.advance(case_id, "close", actor=SANJO, at=hour(6))
+    for member in (SANJO, NIIGATA, JLIS, OPERATOR):
+        assert engine.case(case_id, viewer=member).state == "closed"
+        assert [c.id for c in engine.cases(flow="inquiry", viewer=member)] == [case_id]
+    assert engine.case(case_id, viewer=SYSTEM).state == "closed"
+    assert [c.id for c in engine.cases(flow="inquiry", viewer=SYSTEM)] == [case_id]
+    with pytest.raises(NotFound) as outsider:
+        engine.case(case_id, viewer=ISHIKAWA)
+    assert str(outsider.value) == expected
+
+
+def test_incident_cases_are_visible_to_their_participants_only(engine: Engine) -> None:
+    """Since the gate an incident is like an inquiry: shown to its participants (the
+    operator takes part in every incident) and to the system, to nobody else, and
+    listed beside the viewer's inquiries."""
+    incident = engine.open_case(reporter=SANJO, title="照会の応答なし", at=T0).case_id
+    inquiry = ask(engine, at=hour(1))
+    assert engine.case(incident, viewer=SYSTEM).flow == "incident"
+    assert engine.case(incident, viewer=OPERATOR).id == incident
+    with pytest.raises(NotFound):
+        engine.case(incident, viewer=ISHIKAWA)
+    assert [c.id for c in engine.cases(viewer=SYSTEM)] == [incident, inquiry]
+    assert engine.cases(viewer=ISHIKAWA) == []
+    assert [c.id for c in engine.cases(viewer=NIIGATA)] == [incident, inquiry]
+    assert [c.id for c in engine.cases(flow="incident", viewer=SANJO)] == [incident]
+
+
+def test_visibility_in_sql_agrees_with_the_rule(seeded: Engine) -> None:
+    """``rules.visible_where`` selects exactly the rows ``rules.visible`` lets a viewer
+    see (an organisation, or the system), with or without a chain."""
+    flows = seeded.flows()
+    states = {name: sorted(f.states) for name, (f, _v) in flows.items()}
+
+    @EXAMPLES
+    @given(cases=specs(states), viewer=st.just(SYSTEM) | st.sampled_from(POOL))
+    def agree(cases: list[Spec], viewer: Viewer) -> None:
+        write(seeded, cases)
+        with Session(seeded.sa) as session:
+            rows = session.exec(select(CaseRow).order_by(col(CaseRow.id))).scalars().all()  # type: ignore[call-overload]
+            chosen = (
+                session.exec(  # type: ignore[call-overload]
+                    select(CaseRow.id).where(rules.visible_where(viewer)).order_by(col(CaseRow.id))
+                )
+                .scalars()
+                .all()
+            )
+        expected = [r.id for r in rows if rules.visible(r, viewer)]
+        assert chosen == expected
+
+    agree()

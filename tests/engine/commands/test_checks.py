@@ -10,6 +10,7 @@ from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM
 from irflow.errors import Conflict, InvalidInput, NotAllowed, StepNotOpen
 from tests.engine.cases import ANALYSE, DETECT, NIIGATA, OPERATOR, SANJO, do, footprint, open_sanjo
+from tests.engine.inquiries import QUESTION, T0, ask
 
 
 def test_step_cannot_be_done_twice(engine: Engine) -> None:
@@ -97,3 +98,26 @@ def test_a_command_cannot_be_dated_before_the_latest_event(engine: Engine) -> No
     with pytest.raises(InvalidInput, match="cannot be dated before"):
         engine.advance(case.case_id, "report_status", actor="sanjo")
     assert engine.case(case.case_id, viewer=SYSTEM).version == 2
+
+
+def test_inquiry_without_the_faq_check_writes_nothing_and_names_the_faq(engine: Engine) -> None:
+    """Seed: 問合せを行う前に「02.FAQ・問合せ」-「01.FAQ」のカテゴリに掲載のFAQを参照し…
+    An inquiry not confirmed as FAQ-checked is refused, its message says where the FAQ
+    is, and no case, event or message is written."""
+    with pytest.raises(InvalidInput) as refused:
+        engine.open_case(reporter=SANJO, title="質問", kinds=["inquiry"], note=QUESTION, at=T0)
+    assert "02.FAQ・問合せ > 01.FAQ" in str(refused.value)
+    assert "nothing was opened" in str(refused.value)
+    with pytest.raises(InvalidInput, match="faq_checked"):
+        engine.open_case(
+            reporter=SANJO, title="質問", kinds=["inquiry"], note=QUESTION, at=T0,
+            confirmed=["faq_read"],
+        )  # fmt: skip
+    assert engine.cases(viewer=SANJO) == []
+    assert engine.cases(viewer=NIIGATA) == []
+    assert engine.outbox() == []
+    assert engine.verify(viewer=SYSTEM) == []
+    # With the check, the same inquiry is opened (and is the only case).
+    case_id = ask(engine)
+    assert [c.id for c in engine.cases(viewer=SANJO)] == [case_id]
+    assert len(engine.outbox()) == 1

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import test_cli
-from tests.cli.test_cli import Run, opened
-
-irflow = test_cli.irflow
+from tests.cli.runs import Run, opened
 
 
 def listed(irflow: Run, *args: str) -> list[int]:

@@ -1,5 +1,6 @@
-"""The command line on broken storage: one line naming the file or URL and what to do,
-exit 1, never a traceback, nothing written; read commands work on a read-only copy."""
+"""The command line's entry: its help, and each kind of refusal its own exit code and one
+line; on broken storage that line names the file or URL and what to do, exit 1, never a
+traceback, nothing written; read commands work on a read-only copy."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import pytest
 from irflow.engine import storage
 from irflow.engine.database import make_engine
 from tests import storage_faults
-from tests.cli import test_cli
-from tests.cli.test_cli import Result, Run
+from tests.cli.runs import Result, Run, opened, row_counts
 from tests.conftest import pg_base_url, pg_schema
 from tests.storage_faults import (
     DAMAGES,
@@ -27,8 +27,76 @@ from tests.storage_faults import (
     snapshot,
 )
 
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("case", "advance", "1", "report_status", "--as", "sanjo"), 2),
+        (("case", "advance", "1", "detect_anomaly", "--as", "sanjo", "--expect-version", "9"), 5),
+        (("case", "advance", "99", "detect_anomaly", "--as", "sanjo"), 3),
+        (("case", "advance", "1", "no_such_step", "--as", "sanjo"), 3),
+        (("case", "advance", "1", "detect_anomaly", "--as", "山口"), 2),
+        (("case", "advance", "1", "detect_anomaly", "--as", "sanjo", "--at", "tomorrow"), 2),
+        (("route", "--from", "sanjo", "--to", "operator", "--situation", "panic"), 2),
+        (("flow", "show", "nosuch"), 3),
+        (("case", "list", "--state", "bogus"), 2),
+        (("org", "search", "該当なしのサンプル"), 3),
+    ],
+    ids=[
+        "waiting-step",
+        "stale-version",
+        "no-case",
+        "no-step",
+        "ambiguous-org",
+        "bad-moment",
+        "bad-situation",
+        "no-flow",
+        "no-state",
+        "no-org-match",
+    ],
+)
+def test_errors_have_distinct_exit_codes(irflow: Run, args: tuple[str, ...], code: int) -> None:
+    """Bad input exits 2, not found 3, a version conflict 5, each with nothing written."""
+    opened(irflow)
+    result = irflow(*args)
+    assert result.code == code, result.err
+    assert result.err.startswith("irflow: error: ")
+    assert irflow("case", "show", "1", "--json").json()["version"] == 1  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("case", "open", "--reporter", "山口", "--title", "サンプル障害"),
+        ("inquiry", "ask", "--as", "山口", "--title", "サンプル", "--body", "x", "--faq-checked"),
+    ],
+    ids=["case-open", "inquiry-ask"],
+)
+def test_an_ambiguous_name_exits_2_listing_the_candidates_and_writes_nothing(
+    irflow: Run, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """山口 names 山口県 and 山口市: bad input (exit 2), both listed, no row written."""
+    assert irflow("init").code == 0
+    before = row_counts(tmp_path / "cli.db")
+    refused = irflow(*args)
+    assert refused.code == 2
+    assert refused.err.count("\n") == 1
+    assert "山口県 (pref-yamaguchi)" in refused.err
+    assert "山口市 (yamaguchi-city)" in refused.err
+    assert "give the id or the local government code" in refused.err
+    assert row_counts(tmp_path / "cli.db") == before
+
+
+def test_help_teaches(irflow: Run) -> None:
+    """`irflow --help` lists the commands and an example session with the exit codes."""
+    result = irflow("--help")
+    assert result.code == 0
+    for word in ("case", "route", "verify", "irflow case advance 1 detect_anomaly", "Exit codes"):
+        assert word in result.out
+
+
 admin = storage_faults.admin
-irflow = test_cli.irflow
+
 
 READS = [
     ("case", "list"),
@@ -38,6 +106,8 @@ READS = [
     ("org", "search", "山口"),
     ("outbox", "list"),
 ]
+
+
 WRITES = [
     ("case", "open", "--reporter", "三条市", "--title", "障害"),
     ("case", "advance", "1", "detect_anomaly", "--as", "三条市"),

@@ -9,10 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli import test_cli
-from tests.cli.test_cli import Run
-
-irflow = test_cli.irflow
+from tests.cli.runs import Run, no_case_read
 
 JLIS = "地方公共団体情報システム機構"
 OPERATOR = "総務省大臣官房企画課個人番号企画室"
@@ -273,8 +270,6 @@ def test_each_inquiry_command_prints_without_reading_the_inquiry_again(
 ) -> None:
     """ask and an action print from their command's own result (``Engine.case`` is never
     called); the JSON is what ``inquiry show --json`` prints."""
-    from tests.cli.test_case import no_case_read
-
     assert irflow("init").code == 0
     shape = ["--json"] if as_json else []
     with no_case_read(monkeypatch):

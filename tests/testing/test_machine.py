@@ -1,28 +1,17 @@
-"""Property tests: irflow.testing's state machine on every bundled flow, on every backend,
-and the test doubles themselves."""
+"""irflow.testing's state machines on every bundled flow, on every backend: they keep
+every invariant, and they catch an engine that breaks one."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from irflow.clock import JST
 from irflow.engine import rules
 from irflow.engine.flow import BUNDLED, bundled_flow, parse_flow
-from irflow.testing import (
-    FlowMachine,
-    MovableClock,
-    PhaseFlowMachine,
-    StateFlowMachine,
-    case_kinds,
-    flow_state_machine,
-    moments,
-)
+from irflow.testing import FlowMachine, PhaseFlowMachine, StateFlowMachine, flow_state_machine
 
 #: How hard to try, per backend: SQLite is fast enough to try hard, PostgreSQL less so.
 BUDGET = {
@@ -149,46 +138,6 @@ def test_state_machine_runs_a_flow_without_a_chain(tmp_path: Path) -> None:
         )
     finally:
         machine.close()
-
-
-# --------------------------------------------------------------------------- the doubles
-
-
-def test_movable_clock_stands_still_until_moved() -> None:
-    """MovableClock tells the same moment until advanced or set."""
-    clock = MovableClock(datetime(2026, 4, 1, 9, 30))
-    assert clock.now() == datetime(2026, 4, 1, 9, 30, tzinfo=JST)
-    assert clock.now() == clock.now()
-    assert clock.advance(timedelta(hours=8)) == datetime(2026, 4, 1, 17, 30, tzinfo=JST)
-    clock.set(datetime(2026, 4, 1, 0, 0, tzinfo=UTC))
-    assert clock.now() == datetime(2026, 4, 1, 9, 0, tzinfo=JST)
-    assert clock.now().utcoffset() is not None
-
-
-def test_movable_clock_reads_naive_moments_as_japan_time() -> None:
-    """A naive moment given to set() is Japan time, as everywhere in irflow."""
-    clock = MovableClock()
-    clock.set(datetime(2026, 12, 29, 10, 0))
-    assert clock.now().isoformat() == "2026-12-29T10:00:00+09:00"
-
-
-@given(moments())
-def test_moments_are_aware(moment: datetime) -> None:
-    """moments() gives timezone-aware datetimes only."""
-    assert moment.utcoffset() is not None
-
-
-@pytest.mark.parametrize("name", BUNDLED)
-@settings(max_examples=30)
-@given(data=st.data())
-def test_case_kinds_are_accepted_by_their_flow(name: str, data: st.DataObject) -> None:
-    """Every kinds tuple case_kinds(flow) draws is one the flow takes."""
-    flow = bundled_flow(name)
-    kinds = data.draw(case_kinds(flow))
-    chosen = frozenset(kinds) or {flow.spec.default_kind}
-    assert flow.kinds_valid(frozenset(chosen))
-    if flow.spec.selected_by:
-        assert flow.spec.selected_by in kinds
 
 
 # The module docstring's few-lines usage, exactly as an embedder writes it.
