@@ -6,9 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from irflow.engine.commands.checks import SKEW
 from irflow.engine.facade import Engine
 from irflow.engine.rules import SYSTEM
 from irflow.errors import Conflict, InvalidInput, NotAllowed, StepNotOpen
+from irflow.testing import MovableClock
 from tests.engine.cases import ANALYSE, DETECT, NIIGATA, OPERATOR, SANJO, do, footprint, open_sanjo
 from tests.engine.inquiries import QUESTION, T0, ask
 
@@ -121,3 +123,38 @@ def test_inquiry_without_the_faq_check_writes_nothing_and_names_the_faq(engine: 
     case_id = ask(engine)
     assert [c.id for c in engine.cases(viewer=SANJO)] == [case_id]
     assert len(engine.outbox()) == 1
+
+
+def test_an_undated_command_a_little_behind_the_latest_event_is_recorded_at_it(
+    engine: Engine, clock: MovableClock
+) -> None:
+    """Two writers at once: the one that read the clock first may commit second."""
+    case = engine.open_case(reporter="sanjo", title="試験")
+    ahead = clock.now() + timedelta(seconds=2)
+    engine.advance(case.case_id, "detect_anomaly", actor="sanjo", at=ahead)
+    done = engine.advance(case.case_id, "report_status", actor="sanjo")
+    (event,) = [e for e in engine.timeline(case.case_id, viewer=SYSTEM) if e.seq == done.version]
+    assert event.at == ahead
+
+
+def test_an_undated_command_far_behind_is_still_refused_and_writes_nothing(
+    engine: Engine, clock: MovableClock
+) -> None:
+    case = engine.open_case(reporter="sanjo", title="試験")
+    far = clock.now() + SKEW + timedelta(seconds=1)
+    engine.advance(case.case_id, "detect_anomaly", actor="sanjo", at=far)
+    before = engine.case(case.case_id, viewer=SYSTEM)
+    with pytest.raises(InvalidInput, match="cannot be dated before it"):
+        engine.advance(case.case_id, "report_status", actor="sanjo")
+    assert engine.case(case.case_id, viewer=SYSTEM) == before
+
+
+def test_a_dated_command_before_the_latest_event_is_refused(
+    engine: Engine, clock: MovableClock
+) -> None:
+    case = engine.open_case(reporter="sanjo", title="試験")
+    engine.advance(case.case_id, "detect_anomaly", actor="sanjo")
+    with pytest.raises(InvalidInput, match="give a later --at"):
+        engine.advance(
+            case.case_id, "report_status", actor="sanjo", at=clock.now() - timedelta(seconds=1)
+        )
