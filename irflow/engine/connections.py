@@ -59,7 +59,9 @@ class Checkout:
             # adapter map, 5-20 µs a statement (bench/advance.py).
             local.cursor = local.driver.cursor()
             with connections.lock:
+                connections.reclaim()
                 connections.opened.append(conn)
+                connections.owners[id(conn)] = threading.current_thread()
         self.conn = conn
         self.driver = local.driver
         return self.driver
@@ -99,6 +101,17 @@ class ThreadConnections:
         self.local = threading.local()
         self.lock = threading.Lock()
         self.opened: list[Any] = []
+        self.owners: dict[int, threading.Thread] = {}
+        """The thread each opened connection belongs to."""
+
+    def reclaim(self) -> None:
+        """Give back to the pool the connections of threads that have ended (a
+        service's worker threads end when idle); called under ``lock``."""
+        for conn in [c for c in self.opened if not self.owners[id(c)].is_alive()]:
+            self.opened.remove(conn)
+            del self.owners[id(conn)]
+            with contextlib.suppress(*self.driver_errors):
+                conn.close()
 
     def discard(self, conn: Any) -> None:
         """Drop this thread's connection ``conn`` (it failed, or is not trusted)."""
@@ -106,6 +119,7 @@ class ThreadConnections:
         with self.lock:
             if conn in self.opened:
                 self.opened.remove(conn)
+                self.owners.pop(id(conn), None)
         try:
             conn.rollback()
             conn.close()
@@ -116,6 +130,7 @@ class ThreadConnections:
         """Give every thread's connection back."""
         with self.lock:
             opened, self.opened = self.opened, []
+            self.owners.clear()
         for conn in opened:
             with contextlib.suppress(*self.driver_errors):
                 conn.close()
