@@ -8,14 +8,15 @@ conditional on it, checked in the write's own transaction (the engine's
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from irflow.engine.rules import no_case
-from irflow.engine.views import CaseView
+from irflow.engine.views import CaseSummary, CaseView
 from irflow.errors import InvalidInput
 from irflow.service import schemas
 from irflow.service.auth import EngineDep, Reader, Writer
@@ -73,13 +74,17 @@ def phase_case(engine: EngineDep, case_id: int, org: str) -> CaseView:
     return view
 
 
-def page_link(request: Request, last: int | None, limit: int, size: int) -> str | None:
-    """The next page's URL, with the same filters, or None after the last page."""
-    if last is None or size < limit:
-        return None
-    query = {k: v for k, v in request.query_params.items() if k != "after"}
-    query["after"] = str(last)
-    return f"{request.url.path}?{urlencode(query)}"
+def page_response(
+    request: Request, page: Sequence[CaseSummary], items: list[Any], limit: int
+) -> JSONResponse:
+    """A page of a list: its ``items`` (the JSON of ``page``), and the next page's URL
+    with the same filters, or None after the last page."""
+    following = None
+    if page and len(page) == limit:
+        query = {k: v for k, v in request.query_params.items() if k != "after"}
+        query["after"] = str(page[-1].id)
+        following = f"{request.url.path}?{urlencode(query)}"
+    return JSONResponse({"items": items, "next": following})
 
 
 @router.get("", responses={200: {"model": schemas.CasePage}, **READ})
@@ -98,9 +103,7 @@ def list_cases(
         viewer=me.org_id, state=state, overdue=overdue, flow=flow, of="phases", limit=limit,
         after=after,
     )  # fmt: skip
-    last = page[-1].id if page else None
-    items = [c.as_json() for c in page]
-    return JSONResponse({"items": items, "next": page_link(request, last, limit, len(page))})
+    return page_response(request, page, [c.as_json() for c in page], limit)
 
 
 @router.post("", status_code=201, responses={201: {"model": schemas.CaseOut}, **WRITE})

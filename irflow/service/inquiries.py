@@ -23,7 +23,7 @@ from irflow.service.cases import (
     Limit,
     etag,
     expected_version,
-    page_link,
+    page_response,
 )
 
 router = APIRouter(prefix=f"{schemas.API}/inquiries", tags=["inquiries"])
@@ -73,9 +73,7 @@ def list_inquiries(
 ) -> JSONResponse:
     """The inquiries the caller asked or was reached by, oldest first, a page at a time."""
     page = engine.cases(viewer=me.org_id, flow=FLOW, state=state, limit=limit, after=after)
-    last = page[-1].id if page else None
-    items = [inquiry_summary_json(c, me.org_id) for c in page]
-    return JSONResponse({"items": items, "next": page_link(request, last, limit, len(page))})
+    return page_response(request, page, [inquiry_summary_json(c, me.org_id) for c in page], limit)
 
 
 @router.get("/{case_id}", responses={200: {"model": schemas.InquiryOut}, **READ})

@@ -35,7 +35,7 @@ class RequestMiddleware:
         status = 500
         limit = self.max_body
         read = 0
-        over = _content_length(scope) is not None and (_content_length(scope) or 0) > limit
+        over = (_content_length(scope) or 0) > limit
 
         async def counted() -> Message:
             # Past the limit the application is told the body ended; what it answers
